@@ -1,0 +1,11 @@
+//! dtp-rs: move a person's photos, videos, contacts, calendars, mail and tasks
+//! directly from one online service into another.
+//!
+//! This facade re-exports the crates of the family.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub use dtp_auth as auth;
+pub use dtp_core as core;
+pub use dtp_models as models;
+pub use dtp_testkit as testkit;
