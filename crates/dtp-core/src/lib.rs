@@ -8,11 +8,24 @@
 
 pub mod auth;
 mod cursor;
+mod driver;
 mod error;
+mod events;
+mod executor;
+mod ratelimit;
+mod retry;
+mod spi;
+pub mod store;
 
 pub use auth::{
     AuthData, AuthDataGenerator, AuthMode, AuthRefresher, AuthSealer, OAuthTokens, SealedAuth,
 };
 pub use cursor::Cursor;
+pub use driver::{Transfer, TransferDriver, TransferOptions};
 pub use dtp_models::{DataModel, DataType, MediaRef, Record};
 pub use error::{Error, ErrorContext, ErrorKind, ErrorScope, Result};
+pub use events::{EventSink, TransferEvent, TransferReport};
+pub use executor::{IdempotentExecutor, ImportKey, KeyKind};
+pub use ratelimit::{RateLimit, RateLimiters};
+pub use retry::RetryPolicy;
+pub use spi::{ByteStream, ExportContext, ExportPage, Exporter, ImportContext, Importer};

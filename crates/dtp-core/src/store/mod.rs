@@ -1,0 +1,355 @@
+//! Job stores: where a transfer's progress lives, so a crash resumes from the
+//! last checkpoint instead of the start.
+//!
+//! A store keeps, per job: the job record and state, per data type the cursor
+//! frontier and counters, the idempotency results (source key → destination
+//! id), item errors, and sealed credentials. Each [`Checkpoint`] is written in
+//! one atomic step.
+
+mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::{AuthMode, Cursor, DataType, Error, Result, SealedAuth};
+
+pub use memory::MemoryJobStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteJobStore;
+
+/// Identifies a job.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(String);
+
+impl JobId {
+    /// A new random id.
+    pub fn random() -> Self {
+        JobId(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for JobId {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim();
+        if s.is_empty()
+            || s.len() > 128
+            || !s
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Error::invalid_data(format!("`{s}` is not a job id")));
+        }
+        Ok(JobId(s.to_string()))
+    }
+}
+
+/// Where a job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum JobState {
+    /// Created, not started.
+    Created,
+    /// A driver is working on it (or died while doing so: resume it).
+    Running,
+    /// Every data type finished and no item failed.
+    Complete,
+    /// Every data type finished, some items failed (see the item errors).
+    Partial,
+    /// Stopped before the end (see the stop reason); resumable.
+    Stopped,
+}
+
+impl JobState {
+    /// The stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Created => "created",
+            JobState::Running => "running",
+            JobState::Complete => "complete",
+            JobState::Partial => "partial",
+            JobState::Stopped => "stopped",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "created" => JobState::Created,
+            "running" => JobState::Running,
+            "complete" => JobState::Complete,
+            "partial" => JobState::Partial,
+            "stopped" => JobState::Stopped,
+            other => {
+                return Err(Error::invalid_data(format!(
+                    "unknown job state `{other}` in store"
+                )));
+            }
+        })
+    }
+
+    /// Whether the job has finished (complete or partial).
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobState::Complete | JobState::Partial)
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a job stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StopReason {
+    /// The error kind's stable name (`"destination_full"`, `"cancelled"`, …).
+    pub kind: String,
+    /// A human-readable explanation (never a secret).
+    pub message: String,
+}
+
+impl StopReason {
+    /// A reason from an error.
+    pub fn from_error(e: &Error) -> Self {
+        StopReason {
+            kind: e.kind().as_str().to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// What a new job moves, from where to where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct NewJob {
+    /// A description of the source (e.g. `local:./archive`); never a secret.
+    pub source: String,
+    /// A description of the destination; never a secret.
+    pub destination: String,
+    /// The data types to move.
+    pub data_types: Vec<DataType>,
+}
+
+impl NewJob {
+    /// A job moving `data_types` from `source` to `destination`.
+    pub fn new(
+        source: impl Into<String>,
+        destination: impl Into<String>,
+        data_types: impl IntoIterator<Item = DataType>,
+    ) -> Self {
+        NewJob {
+            source: source.into(),
+            destination: destination.into(),
+            data_types: data_types.into_iter().collect(),
+        }
+    }
+}
+
+/// A stored job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct JobRecord {
+    /// Its id.
+    pub id: JobId,
+    /// Source description.
+    pub source: String,
+    /// Destination description.
+    pub destination: String,
+    /// Data types it moves.
+    pub data_types: Vec<DataType>,
+    /// Its state.
+    pub state: JobState,
+    /// Why it stopped, when [`JobState::Stopped`].
+    pub stop_reason: Option<StopReason>,
+    /// Creation time, seconds since the Unix epoch.
+    pub created_at: i64,
+    /// Last change, seconds since the Unix epoch.
+    pub updated_at: i64,
+}
+
+/// Running totals for one data type of a job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Counters {
+    /// Containers imported.
+    pub containers: u64,
+    /// Items imported.
+    pub items: u64,
+    /// Bytes of media imported.
+    pub bytes: u64,
+    /// Items that failed (see the item errors).
+    pub failed: u64,
+    /// Items found already imported (reruns, resumes) and skipped.
+    pub skipped: u64,
+    /// Pages imported.
+    pub pages: u64,
+}
+
+/// Progress of one data type of a job.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TypeProgress {
+    /// The cursors still to visit; `None` if the export never started.
+    pub frontier: Option<Vec<Cursor>>,
+    /// Whether this data type is done.
+    pub finished: bool,
+    /// Totals so far.
+    pub counters: Counters,
+}
+
+/// An item (or container) that failed, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ItemError {
+    /// The data type.
+    pub data_type: DataType,
+    /// The idempotency key of the item.
+    pub key: String,
+    /// The source id.
+    pub item_id: String,
+    /// Its display name.
+    pub name: String,
+    /// The error kind's stable name.
+    pub kind: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl ItemError {
+    /// An item error from an [`Error`].
+    pub fn new(
+        data_type: DataType,
+        key: impl Into<String>,
+        item_id: impl Into<String>,
+        name: impl Into<String>,
+        error: &Error,
+    ) -> Self {
+        ItemError {
+            data_type,
+            key: key.into(),
+            item_id: item_id.into(),
+            name: name.into(),
+            kind: error.kind().as_str().to_string(),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// One atomic write of a transfer's progress for one data type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Checkpoint {
+    /// The data type.
+    pub data_type: DataType,
+    /// The cursors still to visit after everything in this checkpoint.
+    pub frontier: Vec<Cursor>,
+    /// Whether the data type is done.
+    pub finished: bool,
+    /// Absolute totals.
+    pub counters: Counters,
+    /// New idempotency results (key → destination id).
+    pub results: Vec<(String, String)>,
+    /// New item errors.
+    pub errors: Vec<ItemError>,
+    /// Keys whose earlier error is resolved (they succeeded since).
+    pub resolved_errors: Vec<String>,
+}
+
+impl Checkpoint {
+    /// A checkpoint with a frontier and counters and nothing else.
+    pub fn new(data_type: DataType, frontier: Vec<Cursor>, counters: Counters) -> Self {
+        Checkpoint {
+            data_type,
+            frontier,
+            finished: false,
+            counters,
+            results: Vec::new(),
+            errors: Vec::new(),
+            resolved_errors: Vec::new(),
+        }
+    }
+}
+
+/// Persistence for jobs. Every method is one atomic operation.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Creates a job in state [`JobState::Created`].
+    async fn create_job(&self, job: NewJob) -> Result<JobRecord>;
+
+    /// Reads a job; [`NotFound`](crate::ErrorKind::NotFound) if unknown.
+    async fn job(&self, id: &JobId) -> Result<JobRecord>;
+
+    /// Every job, newest first.
+    async fn list_jobs(&self) -> Result<Vec<JobRecord>>;
+
+    /// Progress of one data type (default progress if never checkpointed).
+    async fn progress(&self, id: &JobId, data_type: DataType) -> Result<TypeProgress>;
+
+    /// The stored results among `keys`.
+    async fn results(&self, id: &JobId, keys: &[String]) -> Result<HashMap<String, String>>;
+
+    /// Every stored result whose key starts with `prefix`.
+    async fn results_with_prefix(
+        &self,
+        id: &JobId,
+        prefix: &str,
+    ) -> Result<HashMap<String, String>>;
+
+    /// Writes a checkpoint atomically.
+    async fn checkpoint(&self, id: &JobId, checkpoint: &Checkpoint) -> Result<()>;
+
+    /// Sets the job's state (and stop reason).
+    async fn set_state(
+        &self,
+        id: &JobId,
+        state: JobState,
+        reason: Option<StopReason>,
+    ) -> Result<()>;
+
+    /// The item errors recorded for a job.
+    async fn item_errors(&self, id: &JobId) -> Result<Vec<ItemError>>;
+
+    /// Stores sealed credentials for one side of a job.
+    async fn put_auth(&self, id: &JobId, mode: AuthMode, sealed: &SealedAuth) -> Result<()>;
+
+    /// Reads sealed credentials for one side of a job.
+    async fn auth(&self, id: &JobId, mode: AuthMode) -> Result<Option<SealedAuth>>;
+}
+
+pub(crate) fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+pub(crate) fn unknown_job(id: &JobId) -> Error {
+    Error::not_found(format!("no job `{id}` in the store"))
+}
