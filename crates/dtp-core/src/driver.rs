@@ -473,6 +473,8 @@ impl TransferDriver {
         }
         let progress = self.store.progress(job, data_type).await?;
         if progress.finished {
+            // A crash may have hit between the last checkpoint and the state update.
+            self.settle_state(job).await?;
             return self.report(job).await;
         }
         self.store.set_state(job, JobState::Running, None).await?;

@@ -1,4 +1,16 @@
-//! Test kit for dtp-rs: in-memory services, fault injection and the adapter
-//! conformance suite.
+//! Test kit for dtp-rs: in-memory services for every data type, fault
+//! injection (errors, latency, crashes), and the conformance suite every
+//! adapter crate runs against a faithful fake of its service.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod conformance;
+mod faults;
+mod memory;
+mod sample;
+
+pub use faults::{CrashPoint, FaultPlan, FaultyExporter, FaultyImporter, FaultyStore, Op};
+pub use memory::{
+    Dataset, Destination, ImportedItem, MemoryExporter, MemoryImporter, Verification,
+};
+pub use sample::{DatasetSpec, SampleModel, sample_media_bytes};
