@@ -479,11 +479,20 @@ impl TransferDriver {
         }
         self.store.set_state(job, JobState::Running, None).await?;
         let resumed = progress.frontier.is_some();
-        let frontier: VecDeque<Cursor> = progress
-            .frontier
-            .unwrap_or_else(|| vec![Cursor::root()])
-            .into();
         let mut counters = progress.counters;
+        let frontier: VecDeque<Cursor> = match progress.frontier {
+            Some(f) => f.into(),
+            None => {
+                // Mark the start before anything reaches the destination, so a
+                // run that dies before its first page checkpoint is recognised
+                // as interrupted (and recovers) next time.
+                let start = vec![Cursor::root()];
+                self.store
+                    .checkpoint(job, &Checkpoint::new(data_type, start.clone(), counters))
+                    .await?;
+                start.into()
+            }
+        };
         let known_errors: HashSet<String> = self
             .store
             .item_errors(job)
@@ -568,7 +577,11 @@ impl TransferDriver {
                         (page, frontier.iter().cloned().collect::<Vec<_>>())
                     });
                     let failed = msg.is_err();
-                    if tx.send(msg).await.is_err() || failed {
+                    let sent = tokio::select! {
+                        r = tx.send(msg) => r.is_ok(),
+                        _ = stop.cancelled() => false,
+                    };
+                    if !sent || failed {
                         return;
                     }
                 }

@@ -128,9 +128,10 @@ impl FaultPlan {
         self.crashed.store(false, Ordering::SeqCst);
     }
 
-    /// Removes the armed crash.
+    /// Removes the armed crash and clears a fired one.
     pub fn disarm(&self) {
         self.lock().crash = None;
+        self.crashed.store(false, Ordering::SeqCst);
     }
 
     /// Whether the armed crash fired.
