@@ -13,4 +13,4 @@ pub use faults::{CrashPoint, FaultPlan, FaultyExporter, FaultyImporter, FaultySt
 pub use memory::{
     Dataset, Destination, ImportedItem, MemoryExporter, MemoryImporter, Verification,
 };
-pub use sample::{DatasetSpec, SampleModel, sample_media_bytes};
+pub use sample::{DatasetSpec, SampleBytes, SampleModel, sample_media_bytes};
