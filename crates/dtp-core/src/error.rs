@@ -132,7 +132,10 @@ pub struct ErrorContext {
 /// assert!(err.is_retryable());
 /// assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
 /// ```
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+// Boxed so that `Result<T, Error>` stays one pointer wide on the error side.
+struct Inner {
     kind: ErrorKind,
     message: String,
     scope: ErrorScope,
@@ -148,13 +151,13 @@ impl Error {
     /// secret.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         let scope = kind.default_scope();
-        Error {
+        Error(Box::new(Inner {
             kind,
             message: message.into(),
             scope,
             context: ErrorContext::default(),
             source: None,
-        }
+        }))
     }
 
     /// Shorthand for [`ErrorKind::RateLimited`].
@@ -197,32 +200,32 @@ impl Error {
 
     /// The kind.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// The message, without context.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// Whether this fails one item or the whole job.
     pub fn scope(&self) -> ErrorScope {
-        self.scope
+        self.0.scope
     }
 
     /// Whether this stops the whole job.
     pub fn is_job_level(&self) -> bool {
-        self.scope == ErrorScope::Job
+        self.0.scope == ErrorScope::Job
     }
 
     /// Whether waiting and trying again can succeed.
     pub fn is_retryable(&self) -> bool {
-        self.kind.is_retryable()
+        self.0.kind.is_retryable()
     }
 
     /// The wait the service asked for, if any.
     pub fn retry_after(&self) -> Option<std::time::Duration> {
-        match self.kind {
+        match self.0.kind {
             ErrorKind::RateLimited { retry_after } => retry_after,
             _ => None,
         }
@@ -230,55 +233,55 @@ impl Error {
 
     /// Where it happened.
     pub fn context(&self) -> &ErrorContext {
-        &self.context
+        &self.0.context
     }
 
     /// Overrides the scope (e.g. a `PermissionDenied` on one shared album is
     /// only an item failure).
     pub fn with_scope(mut self, scope: ErrorScope) -> Self {
-        self.scope = scope;
+        self.0.scope = scope;
         self
     }
 
     /// Sets the operation.
     pub fn with_operation(mut self, operation: &'static str) -> Self {
-        self.context.operation = Some(operation);
+        self.0.context.operation = Some(operation);
         self
     }
 
     /// Sets the service.
     pub fn with_service(mut self, service: impl Into<String>) -> Self {
-        self.context.service = Some(service.into());
+        self.0.context.service = Some(service.into());
         self
     }
 
     /// Sets the item or container id.
     pub fn with_item(mut self, item_id: impl Into<String>) -> Self {
-        self.context.item_id = Some(item_id.into());
+        self.0.context.item_id = Some(item_id.into());
         self
     }
 
     /// Attaches the underlying error.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+        self.0.source = Some(Box::new(source));
         self
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.kind)?;
-        if let Some(op) = self.context.operation {
+        write!(f, "{}", self.0.kind)?;
+        if let Some(op) = self.0.context.operation {
             write!(f, " during {op}")?;
         }
-        if let Some(service) = &self.context.service {
+        if let Some(service) = &self.0.context.service {
             write!(f, " at {service}")?;
         }
-        if let Some(item) = &self.context.item_id {
+        if let Some(item) = &self.0.context.item_id {
             write!(f, " (item {item})")?;
         }
-        if !self.message.is_empty() {
-            write!(f, ": {}", self.message)?;
+        if !self.0.message.is_empty() {
+            write!(f, ": {}", self.0.message)?;
         }
         Ok(())
     }
@@ -287,13 +290,13 @@ impl fmt::Display for Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("kind", &self.kind)
-            .field("scope", &self.scope)
-            .field("message", &self.message);
-        if self.context != ErrorContext::default() {
-            d.field("context", &self.context);
+        d.field("kind", &self.0.kind)
+            .field("scope", &self.0.scope)
+            .field("message", &self.0.message);
+        if self.0.context != ErrorContext::default() {
+            d.field("context", &self.0.context);
         }
-        if let Some(source) = &self.source {
+        if let Some(source) = &self.0.source {
             d.field("source", &format_args!("{source}"));
         }
         d.finish()
@@ -302,7 +305,8 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.0
+            .source
             .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
     }

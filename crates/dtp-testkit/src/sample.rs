@@ -229,7 +229,7 @@ impl SampleModel for MediaData {
         .in_album(format!("album-{container}"))
         .with_description(label(spec, "Picture", index));
         // Every tenth item is also in the previous album: exported once, in two albums.
-        if index % 10 == 0 && container > 0 {
+        if index.is_multiple_of(10) && container > 0 {
             item = item.in_album(format!("album-{}", container - 1));
         }
         item

@@ -149,7 +149,7 @@ impl<M: SampleModel> Importer<M> for Lossy<M> {
             *n += 1;
             *n
         };
-        if n % 10 == 0 {
+        if n.is_multiple_of(10) {
             return Ok(format!("pretend-{n}"));
         }
         self.inner.import_item(ctx, auth, item).await

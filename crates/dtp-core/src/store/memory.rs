@@ -85,7 +85,7 @@ impl JobStore for MemoryJobStore {
             .lock()
             .map_err(|_| Error::internal("memory job store lock poisoned"))?;
         let mut all: Vec<&JobData> = jobs.values().collect();
-        all.sort_by(|a, b| (b.record.created_at, b.seq).cmp(&(a.record.created_at, a.seq)));
+        all.sort_by_key(|j| std::cmp::Reverse((j.record.created_at, j.seq)));
         Ok(all.into_iter().map(|j| j.record.clone()).collect())
     }
 
