@@ -11,11 +11,12 @@ use dtp_core::{
 };
 use oauth2::basic::{BasicClient, BasicTokenResponse};
 use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
+    AsyncHttpClient, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
     EndpointNotSet, EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
-    RevocationUrl, Scope, StandardRevocableToken, TokenResponse, TokenUrl,
+    Scope, TokenResponse, TokenUrl,
 };
-use secrecy::ExposeSecret;
+use base64::Engine;
+use secrecy::{ExposeSecret, SecretString};
 use tracing::{debug, info, warn};
 
 use crate::config::{ClientAuthMethod, OAuth2Config};
@@ -23,7 +24,7 @@ use crate::error::{AuthFailure, sanitize};
 use crate::http::{Expect, OAuthHttp, token_error};
 use crate::token_source::TokenSourceBuilder;
 
-type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointSet>;
+type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 /// Bytes of randomness in `state` (encoded as 43 base64url characters).
 const STATE_BYTES: u32 = 32;
@@ -48,15 +49,7 @@ impl OAuthClient {
         };
         let mut client = BasicClient::new(ClientId::new(config.client_id.clone()))
             .set_auth_uri(AuthUrl::new(config.authorize_url.clone()).map_err(|_| bad("authorize_url"))?)
-            .set_token_uri(TokenUrl::new(config.token_url.clone()).map_err(|_| bad("token_url"))?)
-            .set_revocation_url_option(
-                config
-                    .revocation_url
-                    .clone()
-                    .map(RevocationUrl::new)
-                    .transpose()
-                    .map_err(|_| bad("revocation_url"))?,
-            );
+            .set_token_uri(TokenUrl::new(config.token_url.clone()).map_err(|_| bad("token_url"))?);
         if let Some(secret) = &config.client_secret {
             client = client.set_client_secret(ClientSecret::new(secret.expose_secret().to_owned()));
         }
@@ -219,32 +212,80 @@ impl OAuth2AuthDataGenerator {
             }
             .into_error("oauth2_revoke"));
         };
-        let token: StandardRevocableToken = match &tokens.refresh_token {
-            Some(rt) => RefreshToken::new(rt.expose_secret().to_owned()).into(),
-            None => oauth2::AccessToken::new(tokens.access_token.expose_secret().to_owned()).into(),
-        };
-        self.revoke_token(token).await
+        match &tokens.refresh_token {
+            Some(rt) => self.revoke_token(rt, "refresh_token").await,
+            None => self.revoke_token(&tokens.access_token, "access_token").await,
+        }
     }
 
     /// Revokes only the access token in `tokens` (RFC 7009 with
     /// `token_type_hint=access_token`); the refresh token stays usable at
     /// providers that revoke per token.
     pub async fn revoke_access_token(&self, tokens: &OAuthTokens) -> Result<()> {
-        let token = oauth2::AccessToken::new(tokens.access_token.expose_secret().to_owned());
-        self.revoke_token(token.into()).await
+        self.revoke_token(&tokens.access_token, "access_token").await
     }
 
-    async fn revoke_token(&self, token: StandardRevocableToken) -> Result<()> {
-        let request = self.inner.client.revoke_token(token).map_err(|_| {
-            self.inner.with_service(dtp_core::Error::unsupported(
-                "the provider configuration has no revocation endpoint",
-            ))
-        })?;
-        request
-            .request_async(&self.inner.revoke_http)
+    /// RFC 7009 revocation, done here rather than by `oauth2` (which refuses
+    /// plain-http endpoints even on loopback).
+    async fn revoke_token(&self, token: &SecretString, hint: &str) -> Result<()> {
+        let config = &self.inner.config;
+        let Some(url) = &config.revocation_url else {
+            return Err(self.inner.with_service(
+                Error::unsupported("the provider configuration has no revocation endpoint")
+                    .with_operation("oauth2_revoke"),
+            ));
+        };
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("token", token.expose_secret())
+            .append_pair("token_type_hint", hint);
+        let mut request = oauth2::http::Request::builder()
+            .method(oauth2::http::Method::POST)
+            .uri(url.as_str())
+            .header(
+                oauth2::http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            );
+        match (config.client_auth, &config.client_secret) {
+            (ClientAuthMethod::Basic, Some(secret)) => {
+                // RFC 6749 2.3.1: form-encode id and secret, then Basic.
+                let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                let credentials = SecretString::from(format!(
+                    "{}:{}",
+                    enc(&config.client_id),
+                    enc(secret.expose_secret())
+                ));
+                let header = SecretString::from(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD
+                        .encode(credentials.expose_secret().as_bytes())
+                ));
+                request = request.header(
+                    oauth2::http::header::AUTHORIZATION,
+                    header.expose_secret(),
+                );
+            }
+            (_, secret) => {
+                form.append_pair("client_id", &config.client_id);
+                if let Some(secret) = secret {
+                    form.append_pair("client_secret", secret.expose_secret());
+                }
+            }
+        }
+        let body = SecretString::from(form.finish());
+        let request = request
+            .body(body.expose_secret().as_bytes().to_vec())
+            .map_err(|_| {
+                AuthFailure::Config {
+                    reason: "revocation_url is not a valid URL".into(),
+                }
+                .into_error("oauth2_revoke")
+            })?;
+        self.inner
+            .revoke_http
+            .call(request)
             .await
-            .map_err(|e| self.inner.with_service(token_error(e, "oauth2_revoke")))?;
-        info!(service = %self.inner.config.service, "token revoked");
+            .map_err(|e| self.inner.with_service(e.into_error("oauth2_revoke")))?;
+        info!(service = %config.service, hint, "token revoked");
         Ok(())
     }
 

@@ -56,6 +56,8 @@ server.listen(0, '127.0.0.1', () => {
       IdToken: 600,
     },
     rotateRefreshToken: () => true,
+    // Expiry exactly at the TTL, so short TTLs test refresh paths.
+    clockTolerance: 0,
     cookies: { keys: ['dtp-auth-test-cookie-key'] },
     async findAccount(_ctx, id) {
       return { accountId: id, async claims() { return { sub: id, name: 'Alice Example', email: 'alice@example.test' }; } };
