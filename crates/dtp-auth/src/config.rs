@@ -199,8 +199,12 @@ impl OAuth2Config {
     }
 
     /// Adds scopes requested for every data type and mode.
-    pub fn with_always_scopes(mut self, scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.always_scopes.extend(scopes.into_iter().map(Into::into));
+    pub fn with_always_scopes(
+        mut self,
+        scopes: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.always_scopes
+            .extend(scopes.into_iter().map(Into::into));
         self
     }
 
@@ -222,8 +226,13 @@ impl OAuth2Config {
     }
 
     /// Adds an extra authorization request parameter.
-    pub fn with_authorize_param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.extra_authorize_params.push((name.into(), value.into()));
+    pub fn with_authorize_param(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.extra_authorize_params
+            .push((name.into(), value.into()));
         self
     }
 
@@ -347,7 +356,10 @@ mod tests {
         let mut c = base();
         c.token_url = "http://auth.example/token".into();
         let err = c.validate().unwrap_err();
-        assert!(matches!(auth_failure(&err), Some(AuthFailure::Config { .. })));
+        assert!(matches!(
+            auth_failure(&err),
+            Some(AuthFailure::Config { .. })
+        ));
         let mut c = base();
         c.token_url = "http://127.0.0.1:8080/token".into();
         assert!(c.validate().is_ok());

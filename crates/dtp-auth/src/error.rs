@@ -91,7 +91,9 @@ pub enum AuthFailure {
     },
     /// The endpoint answered with a redirect. Token requests never follow
     /// redirects: they carry the client secret and the grant.
-    #[error("the endpoint answered with a redirect (HTTP {status}), which token requests never follow")]
+    #[error(
+        "the endpoint answered with a redirect (HTTP {status}), which token requests never follow"
+    )]
     Redirect {
         /// The HTTP status.
         status: u16,
@@ -208,11 +210,7 @@ pub fn auth_failure(err: &Error) -> Option<&AuthFailure> {
 /// Keeps a server-supplied string printable, single-line and short, so it is
 /// safe to put into an error message.
 pub(crate) fn sanitize(s: &str, max: usize) -> String {
-    let mut out: String = s
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(max)
-        .collect();
+    let mut out: String = s.chars().filter(|c| !c.is_control()).take(max).collect();
     if s.chars().count() > max {
         out.push('…');
     }
@@ -231,7 +229,10 @@ mod tests {
             status,
         };
         assert_eq!(tok("invalid_grant", 400).kind(), ErrorKind::Reauthorize);
-        assert_eq!(tok("invalid_client", 401).kind(), ErrorKind::PermissionDenied);
+        assert_eq!(
+            tok("invalid_client", 401).kind(),
+            ErrorKind::PermissionDenied
+        );
         assert_eq!(tok("invalid_request", 400).kind(), ErrorKind::InvalidData);
         assert_eq!(tok("weird", 503).kind(), ErrorKind::Transient);
         assert_eq!(

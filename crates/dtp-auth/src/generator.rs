@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use base64::Engine;
 use dtp_core::auth::{AuthCallback, AuthFlow, AuthRequest, PendingAuth};
 use dtp_core::{
     AuthData, AuthDataGenerator, AuthMode, AuthRefresher, DataType, Error, OAuthTokens, Result,
@@ -15,7 +16,6 @@ use oauth2::{
     EndpointNotSet, EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
     Scope, TokenResponse, TokenUrl,
 };
-use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::{debug, info, warn};
 
@@ -48,7 +48,9 @@ impl OAuthClient {
             .into_error("oauth2_config")
         };
         let mut client = BasicClient::new(ClientId::new(config.client_id.clone()))
-            .set_auth_uri(AuthUrl::new(config.authorize_url.clone()).map_err(|_| bad("authorize_url"))?)
+            .set_auth_uri(
+                AuthUrl::new(config.authorize_url.clone()).map_err(|_| bad("authorize_url"))?,
+            )
             .set_token_uri(TokenUrl::new(config.token_url.clone()).map_err(|_| bad("token_url"))?);
         if let Some(secret) = &config.client_secret {
             client = client.set_client_secret(ClientSecret::new(secret.expose_secret().to_owned()));
@@ -214,7 +216,10 @@ impl OAuth2AuthDataGenerator {
         };
         match &tokens.refresh_token {
             Some(rt) => self.revoke_token(rt, "refresh_token").await,
-            None => self.revoke_token(&tokens.access_token, "access_token").await,
+            None => {
+                self.revoke_token(&tokens.access_token, "access_token")
+                    .await
+            }
         }
     }
 
@@ -222,7 +227,8 @@ impl OAuth2AuthDataGenerator {
     /// `token_type_hint=access_token`); the refresh token stays usable at
     /// providers that revoke per token.
     pub async fn revoke_access_token(&self, tokens: &OAuthTokens) -> Result<()> {
-        self.revoke_token(&tokens.access_token, "access_token").await
+        self.revoke_token(&tokens.access_token, "access_token")
+            .await
     }
 
     /// RFC 7009 revocation, done here rather than by `oauth2` (which refuses
@@ -248,7 +254,9 @@ impl OAuth2AuthDataGenerator {
         match (config.client_auth, &config.client_secret) {
             (ClientAuthMethod::Basic, Some(secret)) => {
                 // RFC 6749 2.3.1: form-encode id and secret, then Basic.
-                let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                let enc = |s: &str| {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                };
                 let credentials = SecretString::from(format!(
                     "{}:{}",
                     enc(&config.client_id),
@@ -259,10 +267,8 @@ impl OAuth2AuthDataGenerator {
                     base64::engine::general_purpose::STANDARD
                         .encode(credentials.expose_secret().as_bytes())
                 ));
-                request = request.header(
-                    oauth2::http::header::AUTHORIZATION,
-                    header.expose_secret(),
-                );
+                request =
+                    request.header(oauth2::http::header::AUTHORIZATION, header.expose_secret());
             }
             (_, secret) => {
                 form.append_pair("client_id", &config.client_id);
@@ -296,18 +302,21 @@ impl OAuth2AuthDataGenerator {
     }
 
     fn requested_scopes(&self, data_type: DataType, mode: AuthMode) -> Result<Vec<String>> {
-        self.inner.config.scopes_for(data_type, mode).ok_or_else(|| {
-            self.inner.with_service(
-                AuthFailure::NoScopes {
-                    data_type: data_type.as_str(),
-                    mode: match mode {
-                        AuthMode::Export => "export",
-                        AuthMode::Import => "import",
-                    },
-                }
-                .into_error("oauth2_begin"),
-            )
-        })
+        self.inner
+            .config
+            .scopes_for(data_type, mode)
+            .ok_or_else(|| {
+                self.inner.with_service(
+                    AuthFailure::NoScopes {
+                        data_type: data_type.as_str(),
+                        mode: match mode {
+                            AuthMode::Export => "export",
+                            AuthMode::Import => "import",
+                        },
+                    }
+                    .into_error("oauth2_begin"),
+                )
+            })
     }
 }
 

@@ -10,7 +10,9 @@
 //!   [`Reauthorize`](dtp_core::ErrorKind::Reauthorize) when refused, every
 //!   new token handed to a [`TokenPersister`]);
 //! * [`XChaChaSealer`]: an [`AuthSealer`] (XChaCha20-Poly1305) so job stores
-//!   keep only ciphertext;
+//!   keep only ciphertext, and [`SealedAuthStore`] to save and load sealed
+//!   credentials in a [`JobStore`](dtp_core::store::JobStore) (also as a
+//!   token persister);
 //! * [`LoopbackRedirect`]: the `127.0.0.1` redirect listener of command-line
 //!   logins.
 //!
@@ -20,6 +22,9 @@
 //! errors.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// `dtp_core::Error` (128+ bytes) is the workspace's one error type; its size
+// is dtp-core's to change, not something each caller can box around.
+#![allow(clippy::result_large_err)]
 
 mod config;
 mod error;
@@ -27,6 +32,7 @@ mod generator;
 mod http;
 mod loopback;
 mod sealer;
+mod store;
 mod token_source;
 
 pub use config::{ClientAuthMethod, ModeScopes, OAuth2Config};
@@ -35,6 +41,7 @@ pub use error::{AuthFailure, auth_failure};
 pub use generator::OAuth2AuthDataGenerator;
 pub use loopback::LoopbackRedirect;
 pub use sealer::{XChaChaSealer, key_from_hex};
+pub use store::{JobAuthPersister, SealedAuthStore};
 pub use token_source::{
     Bearer, DEFAULT_REFRESH_SKEW, FnPersister, TokenPersister, TokenSource, TokenSourceBuilder,
     persist_fn,

@@ -174,7 +174,10 @@ impl LoopbackRedirect {
             return Some(Err(f.into_error("loopback_receive")));
         }
         respond(&mut stream, "200 OK", PAGE_OK).await;
-        info!(error = callback.error.is_some(), "authorization redirect received");
+        info!(
+            error = callback.error.is_some(),
+            "authorization redirect received"
+        );
         Some(Ok(callback))
     }
 
@@ -216,7 +219,10 @@ async fn read_request_target(stream: &mut TcpStream) -> std::result::Result<Stri
             Err(_) => return Err("400 Bad Request"),
         }
     }
-    let line_end = head.iter().position(|&b| b == b'\n').ok_or("400 Bad Request")?;
+    let line_end = head
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or("400 Bad Request")?;
     let line = std::str::from_utf8(&head[..line_end]).map_err(|_| "400 Bad Request")?;
     let mut parts = line.trim_end_matches('\r').split(' ');
     let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
@@ -251,7 +257,11 @@ mod tests {
 
     fn pending(state: &str) -> PendingAuth {
         PendingAuth::new(
-            AuthRequest::new(DataType::Mail, AuthMode::Export, "http://127.0.0.1/callback"),
+            AuthRequest::new(
+                DataType::Mail,
+                AuthMode::Export,
+                "http://127.0.0.1/callback",
+            ),
             state,
             Some("v".into()),
         )
@@ -271,7 +281,10 @@ mod tests {
     async fn returns_the_code_when_state_matches_and_ignores_other_paths() {
         let l = LoopbackRedirect::bind().await.unwrap();
         let port = l.port();
-        assert_eq!(l.redirect_uri(), format!("http://127.0.0.1:{port}/callback"));
+        assert_eq!(
+            l.redirect_uri(),
+            format!("http://127.0.0.1:{port}/callback")
+        );
         let p = pending("st-1");
         let waiter = tokio::spawn(async move { l.receive(&p, Duration::from_secs(10)).await });
         assert!(get(port, "/favicon.ico").await.starts_with("HTTP/1.1 404"));
@@ -313,7 +326,9 @@ mod tests {
         s.read_to_string(&mut out).await.unwrap();
         assert!(out.starts_with("HTTP/1.1 400"), "{out}");
         let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        s.write_all(b"POST /callback HTTP/1.1\r\n\r\n").await.unwrap();
+        s.write_all(b"POST /callback HTTP/1.1\r\n\r\n")
+            .await
+            .unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).await.unwrap();
         assert!(out.starts_with("HTTP/1.1 405"), "{out}");

@@ -6,8 +6,8 @@ use std::fmt;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use dtp_core::{AuthData, AuthSealer, Result, SealedAuth};
-use secrecy::zeroize::Zeroizing;
 use secrecy::SecretBox;
+use secrecy::zeroize::Zeroizing;
 
 use crate::error::AuthFailure;
 
@@ -105,7 +105,8 @@ impl XChaChaSealer {
 impl AuthSealer for XChaChaSealer {
     fn seal(&self, auth: &AuthData) -> Result<SealedAuth> {
         let plaintext = Zeroizing::new(serde_json::to_vec(auth).map_err(|_| {
-            dtp_core::Error::internal("credentials could not be serialized").with_operation("seal_auth")
+            dtp_core::Error::internal("credentials could not be serialized")
+                .with_operation("seal_auth")
         })?);
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let ciphertext = self
@@ -244,12 +245,19 @@ mod tests {
         assert_eq!(auth_failure(&e), Some(&AuthFailure::SealBroken));
         for len in [0, 1, 10, 1 + NONCE_LEN + TAG_LEN - 1] {
             let e = s.open(&SealedAuth(sealed.0[..len].to_vec())).unwrap_err();
-            assert_eq!(auth_failure(&e), Some(&AuthFailure::SealBroken), "len {len}");
+            assert_eq!(
+                auth_failure(&e),
+                Some(&AuthFailure::SealBroken),
+                "len {len}"
+            );
         }
         let mut v2 = sealed.clone();
         v2.0[0] = 2;
         let e = s.open(&v2).unwrap_err();
-        assert_eq!(auth_failure(&e), Some(&AuthFailure::SealVersion { version: 2 }));
+        assert_eq!(
+            auth_failure(&e),
+            Some(&AuthFailure::SealVersion { version: 2 })
+        );
         assert!(!format!("{e} {e:?}").contains("SECRET"));
     }
 

@@ -1,5 +1,6 @@
 //! dtp-auth against a real authorization server (oidc-provider on loopback,
 //! started per test and stopped on drop).
+#![allow(clippy::result_large_err)]
 
 mod common;
 
@@ -101,17 +102,32 @@ async fn full_flow_loopback_pkce_userinfo_expiry_refresh_revocation_reauthorize(
     assert_eq!(q["redirect_uri"], loopback.redirect_uri());
     assert_eq!(q["state"], flow.pending.state.expose_secret());
     assert!(q["state"].len() >= 43);
-    let verifier = flow.pending.pkce_verifier.as_ref().unwrap().expose_secret().to_owned();
+    let verifier = flow
+        .pending
+        .pkce_verifier
+        .as_ref()
+        .unwrap()
+        .expose_secret()
+        .to_owned();
     assert!(verifier.len() >= 43);
     assert!(!flow.authorization_url.contains(&verifier));
 
     // The browser: the redirect chain ends at our loopback listener.
     let pending = flow.pending.clone();
-    let waiter = tokio::spawn(async move { loopback.receive(&pending, Duration::from_secs(20)).await });
-    let browser = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let waiter =
+        tokio::spawn(async move { loopback.receive(&pending, Duration::from_secs(20)).await });
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
     let page = browser.get(&flow.authorization_url).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains("Authorization received"));
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("Authorization received")
+    );
     let callback = waiter.await.unwrap().unwrap();
 
     // Code -> tokens with the PKCE verifier.
@@ -120,12 +136,18 @@ async fn full_flow_loopback_pkce_userinfo_expiry_refresh_revocation_reauthorize(
     let exp = tokens.expires_at.unwrap();
     assert!((now()..=now() + 3).contains(&exp), "expires_at {exp}");
     assert!(tokens.scopes.iter().any(|s| s == "offline_access"));
-    assert_eq!(tokens.token_url.as_deref(), Some(server.url("/token").as_str()));
+    assert_eq!(
+        tokens.token_url.as_deref(),
+        Some(server.url("/token").as_str())
+    );
 
     // API call with the token.
     let persisted = Persisted::default();
     let source = persisted.source(&generator, tokens.clone());
-    let me = source.send(|| reqwest::Client::new().get(server.url("/me"))).await.unwrap();
+    let me = source
+        .send(|| reqwest::Client::new().get(server.url("/me")))
+        .await
+        .unwrap();
     assert_eq!(me.status(), 200);
     let me: serde_json::Value = me.json().await.unwrap();
     assert_eq!(me["sub"], "alice");
@@ -133,8 +155,14 @@ async fn full_flow_loopback_pkce_userinfo_expiry_refresh_revocation_reauthorize(
 
     // Expiry: the server rejects the old token, the source refreshes first.
     tokio::time::sleep(Duration::from_millis(3100)).await;
-    assert_eq!(userinfo_status(&server, tokens.access_token.expose_secret()).await, 401);
-    let me = source.send(|| reqwest::Client::new().get(server.url("/me"))).await.unwrap();
+    assert_eq!(
+        userinfo_status(&server, tokens.access_token.expose_secret()).await,
+        401
+    );
+    let me = source
+        .send(|| reqwest::Client::new().get(server.url("/me")))
+        .await
+        .unwrap();
     assert_eq!(me.status(), 200);
     assert_eq!(server.refresh_grants().await, 1);
     let saved = persisted.all();
@@ -148,7 +176,10 @@ async fn full_flow_loopback_pkce_userinfo_expiry_refresh_revocation_reauthorize(
     // and the source says the user must authorize again.
     generator.revoke(&source.auth_data()).await.unwrap();
     let current = oauth(source.auth_data());
-    assert_eq!(userinfo_status(&server, current.access_token.expose_secret()).await, 401);
+    assert_eq!(
+        userinfo_status(&server, current.access_token.expose_secret()).await,
+        401
+    );
     let err = source
         .send(|| reqwest::Client::new().get(server.url("/me")))
         .await
@@ -173,7 +204,10 @@ async fn loopback_login_helper_runs_the_whole_cli_login() {
     let (url_tx, url_rx) = tokio::sync::oneshot::channel::<String>();
     let browser = tokio::spawn(async move {
         let url = url_rx.await.unwrap();
-        let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
         client.get(url).send().await.unwrap().status()
     });
     let auth = LoopbackRedirect::authorize(
@@ -188,7 +222,11 @@ async fn loopback_login_helper_runs_the_whole_cli_login() {
     assert_eq!(browser.await.unwrap(), 200);
     let tokens = oauth(auth);
     // Import scopes were requested and granted.
-    assert!(tokens.scopes.iter().any(|s| s == "email"), "{:?}", tokens.scopes);
+    assert!(
+        tokens.scopes.iter().any(|s| s == "email"),
+        "{:?}",
+        tokens.scopes
+    );
     assert!(!tokens.scopes.iter().any(|s| s == "profile"));
     assert_eq!(
         userinfo_status(&server, tokens.access_token.expose_secret()).await,
@@ -204,19 +242,34 @@ async fn state_mismatch_and_missing_state_are_refused_before_any_exchange() {
 
     let mut forged = callback.clone();
     forged.state = Some("attacker-chosen-state".into());
-    let err = generator.complete(flow.pending.clone(), forged).await.unwrap_err();
-    assert_failure(&err, ErrorKind::PermissionDenied, |f| *f == AuthFailure::StateMismatch);
+    let err = generator
+        .complete(flow.pending.clone(), forged)
+        .await
+        .unwrap_err();
+    assert_failure(&err, ErrorKind::PermissionDenied, |f| {
+        *f == AuthFailure::StateMismatch
+    });
 
     // A prefix of the right state is no match either.
     let mut prefix = callback.clone();
     prefix.state = Some(flow.pending.state.expose_secret()[..10].to_owned());
-    let err = generator.complete(flow.pending.clone(), prefix).await.unwrap_err();
-    assert_failure(&err, ErrorKind::PermissionDenied, |f| *f == AuthFailure::StateMismatch);
+    let err = generator
+        .complete(flow.pending.clone(), prefix)
+        .await
+        .unwrap_err();
+    assert_failure(&err, ErrorKind::PermissionDenied, |f| {
+        *f == AuthFailure::StateMismatch
+    });
 
     let mut stateless = callback.clone();
     stateless.state = None;
-    let err = generator.complete(flow.pending.clone(), stateless).await.unwrap_err();
-    assert_failure(&err, ErrorKind::PermissionDenied, |f| *f == AuthFailure::MissingState);
+    let err = generator
+        .complete(flow.pending.clone(), stateless)
+        .await
+        .unwrap_err();
+    assert_failure(&err, ErrorKind::PermissionDenied, |f| {
+        *f == AuthFailure::MissingState
+    });
 
     // Nothing reached the token endpoint, so the code still works.
     let stats = server.stats().await;
@@ -235,9 +288,11 @@ async fn provider_error_on_the_redirect_is_permission_denied() {
     denied.state = Some(flow.pending.state.expose_secret().to_owned());
     denied.error = Some("access_denied".into());
     let err = generator.complete(flow.pending, denied).await.unwrap_err();
-    assert_failure(&err, ErrorKind::PermissionDenied, |f| {
-        matches!(f, AuthFailure::AuthorizationError { error } if error == "access_denied")
-    });
+    assert_failure(
+        &err,
+        ErrorKind::PermissionDenied,
+        |f| matches!(f, AuthFailure::AuthorizationError { error } if error == "access_denied"),
+    );
 }
 
 #[tokio::test]
@@ -264,7 +319,9 @@ async fn wrong_or_missing_pkce_verifier_is_refused() {
         None,
     );
     let err = generator.complete(missing, callback).await.unwrap_err();
-    assert_failure(&err, ErrorKind::InvalidData, |f| *f == AuthFailure::MissingPkceVerifier);
+    assert_failure(&err, ErrorKind::InvalidData, |f| {
+        *f == AuthFailure::MissingPkceVerifier
+    });
     assert_eq!(server.stats().await["grant_errors"], 1);
     assert_eq!(server.stats().await["grants"]["authorization_code"], 0);
 }
@@ -274,12 +331,26 @@ async fn a_reused_code_is_refused_and_kills_the_first_tokens() {
     let server = OidcServer::start(60);
     let generator = server.generator();
     let (flow, callback) = authorize(&generator, REDIRECT).await;
-    let first = oauth(generator.complete(flow.pending.clone(), callback.clone()).await.unwrap());
-    assert_eq!(userinfo_status(&server, first.access_token.expose_secret()).await, 200);
-    let err = generator.complete(flow.pending, callback).await.unwrap_err();
+    let first = oauth(
+        generator
+            .complete(flow.pending.clone(), callback.clone())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        userinfo_status(&server, first.access_token.expose_secret()).await,
+        200
+    );
+    let err = generator
+        .complete(flow.pending, callback)
+        .await
+        .unwrap_err();
     assert_failure(&err, ErrorKind::Reauthorize, invalid_grant);
     // RFC 6749 4.1.2: the server revokes what the code produced.
-    assert_eq!(userinfo_status(&server, first.access_token.expose_secret()).await, 401);
+    assert_eq!(
+        userinfo_status(&server, first.access_token.expose_secret()).await,
+        401
+    );
 }
 
 #[tokio::test]
@@ -289,9 +360,11 @@ async fn a_wrong_client_secret_is_permission_denied() {
     let bad = OAuth2AuthDataGenerator::new(server.config_with_secret("not-the-secret")).unwrap();
     let (flow, callback) = authorize(&good, REDIRECT).await;
     let err = bad.complete(flow.pending, callback).await.unwrap_err();
-    assert_failure(&err, ErrorKind::PermissionDenied, |f| {
-        matches!(f, AuthFailure::TokenEndpoint { error, status: 401, .. } if error == "invalid_client")
-    });
+    assert_failure(
+        &err,
+        ErrorKind::PermissionDenied,
+        |f| matches!(f, AuthFailure::TokenEndpoint { error, status: 401, .. } if error == "invalid_client"),
+    );
     // Refresh with the wrong secret too.
     let (flow, callback) = authorize(&good, REDIRECT).await;
     let tokens = oauth(good.complete(flow.pending, callback).await.unwrap());
@@ -313,8 +386,13 @@ async fn refresh_after_revocation_is_reauthorize() {
     // Credentials without a refresh token cannot be refreshed at all.
     let no_rt = AuthData::OAuth2(OAuthTokens::new("x"));
     let err = generator.refresh(&no_rt).await.unwrap_err();
-    assert_failure(&err, ErrorKind::Reauthorize, |f| *f == AuthFailure::NoRefreshToken);
-    let err = generator.refresh(&AuthData::basic("u", "p")).await.unwrap_err();
+    assert_failure(&err, ErrorKind::Reauthorize, |f| {
+        *f == AuthFailure::NoRefreshToken
+    });
+    let err = generator
+        .refresh(&AuthData::basic("u", "p"))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Reauthorize);
 }
 
@@ -331,11 +409,18 @@ async fn hundred_concurrent_requests_with_an_expired_token_refresh_once() {
     let barrier = Arc::new(tokio::sync::Barrier::new(100));
     let mut tasks = Vec::new();
     for _ in 0..100 {
-        let (source, http, url, barrier) =
-            (source.clone(), http.clone(), server.url("/me"), barrier.clone());
+        let (source, http, url, barrier) = (
+            source.clone(),
+            http.clone(),
+            server.url("/me"),
+            barrier.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            source.send(|| http.get(&url)).await.map(|r| r.status().as_u16())
+            source
+                .send(|| http.get(&url))
+                .await
+                .map(|r| r.status().as_u16())
         }));
     }
     for t in tasks {
@@ -355,7 +440,10 @@ async fn many_concurrent_401s_share_one_refresh_and_each_retries_once() {
     // every call gets a 401. (Revoking it at oidc-provider would end the
     // whole grant, refresh token included.)
     tokens.access_token = SecretString::from("invalidated-access-token-0123456789".to_owned());
-    assert_eq!(userinfo_status(&server, tokens.access_token.expose_secret()).await, 401);
+    assert_eq!(
+        userinfo_status(&server, tokens.access_token.expose_secret()).await,
+        401
+    );
     let persisted = Persisted::default();
     let source = persisted.source(&generator, tokens);
     let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -398,7 +486,12 @@ async fn rotated_refresh_tokens_are_persisted_and_used_next() {
     let generator = server.generator();
     let (flow, callback) = authorize(&generator, REDIRECT).await;
     let initial = oauth(generator.complete(flow.pending, callback).await.unwrap());
-    let rt0 = initial.refresh_token.clone().unwrap().expose_secret().to_owned();
+    let rt0 = initial
+        .refresh_token
+        .clone()
+        .unwrap()
+        .expose_secret()
+        .to_owned();
 
     let sealer = XChaChaSealer::new(&[9; 32]);
     let persisted = Persisted::default();
@@ -410,9 +503,22 @@ async fn rotated_refresh_tokens_are_persisted_and_used_next() {
     assert_eq!((b1.generation(), b2.generation()), (1, 2));
     let saved = persisted.all();
     assert_eq!(saved.len(), 2);
-    let rt1 = saved[0].refresh_token.as_ref().unwrap().expose_secret().to_owned();
-    let rt2 = saved[1].refresh_token.as_ref().unwrap().expose_secret().to_owned();
-    assert!(rt0 != rt1 && rt1 != rt2 && rt0 != rt2, "the server rotates on every refresh");
+    let rt1 = saved[0]
+        .refresh_token
+        .as_ref()
+        .unwrap()
+        .expose_secret()
+        .to_owned();
+    let rt2 = saved[1]
+        .refresh_token
+        .as_ref()
+        .unwrap()
+        .expose_secret()
+        .to_owned();
+    assert!(
+        rt0 != rt1 && rt1 != rt2 && rt0 != rt2,
+        "the server rotates on every refresh"
+    );
     assert_eq!(server.refresh_grants().await, 2);
 
     // What a restarted worker does: open the stored blob and go on with it.
@@ -441,7 +547,10 @@ async fn token_source_as_auth_refresher_returns_newer_credentials_once() {
     // Two workers both saw the stale token rejected: one refresh.
     let (a, b) = tokio::join!(source.refresh(&stale), source.refresh(&stale));
     let (a, b) = (oauth(a.unwrap()), oauth(b.unwrap()));
-    assert_eq!(a.access_token.expose_secret(), b.access_token.expose_secret());
+    assert_eq!(
+        a.access_token.expose_secret(),
+        b.access_token.expose_secret()
+    );
     assert_eq!(server.refresh_grants().await, 1);
     assert_eq!(persisted.all().len(), 1);
 }
@@ -498,11 +607,22 @@ async fn no_secret_in_debug_display_errors_or_logs_during_a_full_flow() {
     let mut show = |s: String| shown.push(s);
 
     let flow = generator
-        .begin(AuthRequest::new(DataType::Calendar, AuthMode::Export, REDIRECT))
+        .begin(AuthRequest::new(
+            DataType::Calendar,
+            AuthMode::Export,
+            REDIRECT,
+        ))
         .await
         .unwrap();
     secrets.push(flow.pending.state.expose_secret().to_owned());
-    secrets.push(flow.pending.pkce_verifier.as_ref().unwrap().expose_secret().to_owned());
+    secrets.push(
+        flow.pending
+            .pkce_verifier
+            .as_ref()
+            .unwrap()
+            .expose_secret()
+            .to_owned(),
+    );
     show(format!("{:?} {:#?}", flow.pending, flow.pending));
     let callback = callback_from(&browser_elsewhere(flow.authorization_url.clone()).await);
     secrets.push(callback.code.as_ref().unwrap().expose_secret().to_owned());
@@ -511,13 +631,26 @@ async fn no_secret_in_debug_display_errors_or_logs_during_a_full_flow() {
     // Failures along the way.
     let mut forged = callback.clone();
     forged.state = Some("x".into());
-    let e = generator.complete(flow.pending.clone(), forged).await.unwrap_err();
+    let e = generator
+        .complete(flow.pending.clone(), forged)
+        .await
+        .unwrap_err();
     show(format!("{e} {e:?}"));
 
-    let auth = generator.complete(flow.pending.clone(), callback.clone()).await.unwrap();
+    let auth = generator
+        .complete(flow.pending.clone(), callback.clone())
+        .await
+        .unwrap();
     let tokens = oauth(auth.clone());
     secrets.push(tokens.access_token.expose_secret().to_owned());
-    secrets.push(tokens.refresh_token.as_ref().unwrap().expose_secret().to_owned());
+    secrets.push(
+        tokens
+            .refresh_token
+            .as_ref()
+            .unwrap()
+            .expose_secret()
+            .to_owned(),
+    );
 
     let sealer = XChaChaSealer::new(&[1; 32]);
     let persisted = Persisted::default();
@@ -528,9 +661,19 @@ async fn no_secret_in_debug_display_errors_or_logs_during_a_full_flow() {
     show(format!("{bearer:?} {source:?}"));
     let renewed = oauth(source.auth_data());
     secrets.push(renewed.access_token.expose_secret().to_owned());
-    secrets.push(renewed.refresh_token.as_ref().unwrap().expose_secret().to_owned());
+    secrets.push(
+        renewed
+            .refresh_token
+            .as_ref()
+            .unwrap()
+            .expose_secret()
+            .to_owned(),
+    );
     let blob = sealer.seal(&source.auth_data()).unwrap();
-    show(format!("{blob:?} {sealer:?} {generator:?} {:?}", generator.config()));
+    show(format!(
+        "{blob:?} {sealer:?} {generator:?} {:?}",
+        generator.config()
+    ));
 
     generator.revoke(&source.auth_data()).await.unwrap();
     let e = source.refresh_rejected(&bearer).await.unwrap_err();
@@ -538,7 +681,10 @@ async fn no_secret_in_debug_display_errors_or_logs_during_a_full_flow() {
     let e = XChaChaSealer::new(&[2; 32]).open(&blob).unwrap_err();
     show(format!("{e} {e:?}"));
     // The code again.
-    let e = generator.complete(flow.pending.clone(), callback.clone()).await.unwrap_err();
+    let e = generator
+        .complete(flow.pending.clone(), callback.clone())
+        .await
+        .unwrap_err();
     show(format!("{e} {e:?}"));
 
     // Every auth type, with {:?}, {:#?} and {}.
@@ -546,7 +692,13 @@ async fn no_secret_in_debug_display_errors_or_logs_during_a_full_flow() {
     let key = AuthData::api_key("api-key-SECRET");
     secrets.push("basic-password-SECRET".into());
     secrets.push("api-key-SECRET".into());
-    for a in [&auth, &AuthData::OAuth2(renewed.clone()), &basic, &key, &AuthData::None] {
+    for a in [
+        &auth,
+        &AuthData::OAuth2(renewed.clone()),
+        &basic,
+        &key,
+        &AuthData::None,
+    ] {
         show(format!("{a:?} {a:#?} {a}"));
     }
     show(format!("{tokens:?} {tokens}"));
@@ -555,14 +707,30 @@ async fn no_secret_in_debug_display_errors_or_logs_during_a_full_flow() {
     drop(_guard);
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     // The capture really saw the flow.
-    for event in ["authorization started", "authorization completed", "access token refreshed", "token revoked", "token refresh failed"] {
-        assert!(logs.contains(event), "missing log event {event:?} in:\n{logs}");
+    for event in [
+        "authorization started",
+        "authorization completed",
+        "access token refreshed",
+        "token revoked",
+        "token refresh failed",
+    ] {
+        assert!(
+            logs.contains(event),
+            "missing log event {event:?} in:\n{logs}"
+        );
     }
     assert!(shown.iter().any(|s| s.contains("alice")));
-    assert!(shown.iter().any(|s| s.contains("OAuth 2.0 tokens (with refresh token")));
+    assert!(
+        shown
+            .iter()
+            .any(|s| s.contains("OAuth 2.0 tokens (with refresh token"))
+    );
     for secret in &secrets {
         assert!(secret.len() >= 8, "weak probe {secret:?}");
-        assert!(!logs.contains(secret.as_str()), "a secret leaked into the logs");
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a secret leaked into the logs"
+        );
         for s in &shown {
             assert!(!s.contains(secret.as_str()), "a secret leaked into {s}");
         }

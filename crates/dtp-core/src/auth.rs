@@ -159,7 +159,11 @@ impl fmt::Display for OAuthTokens {
         write!(
             f,
             "OAuth 2.0 tokens ({} refresh token",
-            if self.refresh_token.is_some() { "with" } else { "without" }
+            if self.refresh_token.is_some() {
+                "with"
+            } else {
+                "without"
+            }
         )?;
         if let Some(exp) = self.expires_at {
             write!(f, ", expiring at {exp}")?;

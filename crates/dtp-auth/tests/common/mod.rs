@@ -147,7 +147,11 @@ pub async fn follow_to_callback(authorization_url: &str) -> url::Url {
         }))
         .build()
         .unwrap();
-    let response = client.get(authorization_url).send().await.expect("authorize");
+    let response = client
+        .get(authorization_url)
+        .send()
+        .await
+        .expect("authorize");
     assert!(
         response.status().is_redirection(),
         "the chain must end in a redirect to /callback, got {}",
@@ -186,7 +190,11 @@ pub async fn authorize(
     use dtp_core::AuthDataGenerator;
     use dtp_core::auth::AuthRequest;
     let flow = generator
-        .begin(AuthRequest::new(DataType::Calendar, AuthMode::Export, redirect))
+        .begin(AuthRequest::new(
+            DataType::Calendar,
+            AuthMode::Export,
+            redirect,
+        ))
         .await
         .expect("begin");
     let url = follow_to_callback(&flow.authorization_url).await;
