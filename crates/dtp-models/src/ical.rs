@@ -41,7 +41,9 @@ use crate::calendar::{
 use crate::error::{ConversionError, ConversionErrorKind};
 use crate::props::{Component, MetaMap, Param, PropMeta, RawProperty};
 use crate::tasks::Task;
-use crate::text::{content_line, decode_input, line_of, push_param, value_of_written_line};
+use crate::text::{
+    content_line, decode_input, line_of, line_of_property, push_param, value_of_written_line,
+};
 use crate::vcard::structural_error;
 use crate::{DateTimeValue, InlineBytes, Parsed, Warning};
 
@@ -67,7 +69,7 @@ pub fn parse_icalendar(
         match parser.entry() {
             Entry::Eof => break,
             Entry::ICalendar(ical) => {
-                objects.push(object_from_ical(&ical, calendar_id, &mut warnings))
+                objects.push(object_from_ical(&ical, calendar_id, &text, &mut warnings))
             }
             Entry::InvalidLine(line) => warnings.push(Warning::new(
                 line_of(&text, &line),
@@ -111,6 +113,7 @@ pub fn parse_icalendar(
 fn object_from_ical(
     ical: &ICalendar,
     calendar_id: &str,
+    text: &str,
     warnings: &mut Vec<Warning>,
 ) -> CalendarObject {
     let mut obj = CalendarObject::new(Calendar::new(calendar_id, ""));
@@ -135,7 +138,7 @@ fn object_from_ical(
                 obj.calendar.timezones.push(verbatim(ical, comp, 0))
             }
             ICalendarComponentType::VEvent => {
-                let f = extract(ical, comp, Kind::Event, warnings);
+                let f = extract(ical, comp, Kind::Event, text, warnings);
                 let ev = event_from(f, calendar_id);
                 if ev.recurrence_id.is_some() {
                     pending.push(ev);
@@ -144,7 +147,7 @@ fn object_from_ical(
                 }
             }
             ICalendarComponentType::VTodo => {
-                let f = extract(ical, comp, Kind::Task, warnings);
+                let f = extract(ical, comp, Kind::Task, text, warnings);
                 obj.tasks.push(task_from(f, calendar_id));
             }
             _ => obj.components.push(verbatim(ical, comp, 0)),
@@ -488,30 +491,26 @@ fn extract(
     ical: &ICalendar,
     comp: &ICalendarComponent,
     kind: Kind,
+    text: &str,
     warnings: &mut Vec<Warning>,
 ) -> Fields {
     let mut f = Fields::default();
     for entry in &comp.entries {
+        let unfit_candidate = is_unfit_candidate(&f, &entry.name, kind);
         if !take(&mut f, entry, kind) {
-            if matches!(
-                entry.name,
-                ICalendarProperty::Dtstart
-                    | ICalendarProperty::Dtend
-                    | ICalendarProperty::Due
-                    | ICalendarProperty::RecurrenceId
-            ) && !has_model_value(&f, &entry.name)
-            {
+            let raw = raw_property(entry);
+            if unfit_candidate {
                 warnings.push(Warning::new(
-                    None,
-                    Some(entry.name.as_str()),
+                    line_of_property(text, &raw.name, &raw.value),
+                    Some(&raw.name),
                     format!(
-                        "{} of {} is not a date-time this model can hold; kept verbatim",
-                        entry.name.as_str(),
+                        "value {:?} (in {}) does not fit the model; kept verbatim",
+                        raw.value.chars().take(40).collect::<String>(),
                         f.uid.as_deref().unwrap_or("a component without UID")
                     ),
                 ));
             }
-            f.properties.push(raw_property(entry));
+            f.properties.push(raw);
         }
     }
     for id in &comp.component_ids {
@@ -527,12 +526,26 @@ fn extract(
     f
 }
 
-fn has_model_value(f: &Fields, name: &ICalendarProperty) -> bool {
+/// Whether a refusal by `take` would mean "malformed value" (as opposed to
+/// a second occurrence, or a property this kind does not model).
+fn is_unfit_candidate(f: &Fields, name: &ICalendarProperty, kind: Kind) -> bool {
+    use ICalendarProperty as P;
+    let ev = kind == Kind::Event;
     match name {
-        ICalendarProperty::Dtstart => f.start.is_some(),
-        ICalendarProperty::Dtend => f.end.is_some(),
-        ICalendarProperty::Due => f.due.is_some(),
-        _ => f.recurrence_id.is_some(),
+        P::Dtstart => f.start.is_none(),
+        P::Dtend if ev => f.end.is_none(),
+        P::Due if !ev => f.due.is_none(),
+        P::Completed if !ev => f.completed.is_none(),
+        P::RecurrenceId => f.recurrence_id.is_none(),
+        P::Created => f.created.is_none(),
+        P::LastModified => f.last_modified.is_none(),
+        P::Dtstamp => f.dtstamp.is_none(),
+        P::Geo if ev => f.geo.is_none(),
+        P::Priority => f.priority.is_none(),
+        P::Sequence => f.sequence.is_none(),
+        P::Exdate => true,
+        P::Rdate => ev,
+        _ => false,
     }
 }
 

@@ -81,6 +81,33 @@ pub(crate) fn line_of(text: &str, needle: &str) -> Option<usize> {
     text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
 }
 
+/// 1-based line where property `name` (optionally grouped) starts with a
+/// value beginning like `value`; falls back to the first line of `name`.
+pub(crate) fn line_of_property(text: &str, name: &str, value: &str) -> Option<usize> {
+    let hint: String = value.chars().take(12).collect();
+    let starts = |l: &str| {
+        let l = l.trim_start_matches('\u{feff}');
+        let bare = match l.find(['.', ';', ':']) {
+            Some(i) if l.as_bytes()[i] == b'.' => &l[i + 1..],
+            _ => l,
+        };
+        let b = bare.as_bytes();
+        b.get(..name.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(name.as_bytes()))
+            && matches!(b.get(name.len()), Some(b';' | b':') | None)
+    };
+    let mut first = None;
+    for (i, l) in text.lines().enumerate() {
+        if starts(l) {
+            first.get_or_insert(i + 1);
+            if l.contains(&hint) {
+                return Some(i + 1);
+            }
+        }
+    }
+    first
+}
+
 /// Escapes a TEXT value (backslash, newline, CR, and optionally `;` `,`).
 pub(crate) fn escape_text(out: &mut String, value: &str, semicolon: bool, comma: bool) {
     for ch in value.chars() {

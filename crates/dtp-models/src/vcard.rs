@@ -31,7 +31,9 @@ use crate::contacts::{
 };
 use crate::error::{ConversionError, ConversionErrorKind};
 use crate::props::{MetaMap, Param, PropMeta, RawProperty};
-use crate::text::{content_line, decode_input, line_of, push_param, value_of_written_line};
+use crate::text::{
+    content_line, decode_input, line_of, line_of_property, push_param, value_of_written_line,
+};
 use crate::{DateOrText, InlineBytes, Parsed, PartialDateTime, Warning};
 
 /// The vCard version to write.
@@ -68,7 +70,13 @@ pub fn parse_vcards(
             Entry::Eof => break,
             Entry::VCard(card) => {
                 let n = contacts.len() + 1;
-                contacts.push(contact_from_vcard(&card, address_book_id, n, &mut warnings));
+                contacts.push(contact_from_vcard(
+                    &card,
+                    address_book_id,
+                    n,
+                    &text,
+                    &mut warnings,
+                ));
             }
             Entry::InvalidLine(line) => warnings.push(Warning::new(
                 line_of(&text, &line),
@@ -143,6 +151,7 @@ fn contact_from_vcard(
     card: &VCard,
     address_book_id: &str,
     position: usize,
+    text: &str,
     warnings: &mut Vec<Warning>,
 ) -> Contact {
     let mut c = Contact::new(String::new(), address_book_id, String::new());
@@ -154,8 +163,20 @@ fn contact_from_vcard(
         ) {
             continue;
         }
+        let unfit_before = is_unfit_candidate(&c, entry, have_fn);
         if !take_modelled(&mut c, entry, &mut have_fn) {
-            c.properties.push(raw_property(entry, warnings));
+            let raw = raw_property(entry, warnings);
+            if unfit_before {
+                warnings.push(Warning::new(
+                    line_of_property(text, &raw.name, &raw.value),
+                    Some(&raw.name),
+                    format!(
+                        "value {:?} does not fit the model; kept verbatim",
+                        raw.value.chars().take(40).collect::<String>()
+                    ),
+                ));
+            }
+            c.properties.push(raw);
         }
     }
     c.id = c
@@ -164,6 +185,35 @@ fn contact_from_vcard(
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| format!("card-{position}"));
     c
+}
+
+/// Whether a refusal by `take_modelled` would mean "malformed value" (as
+/// opposed to "a second occurrence of a single-valued property").
+fn is_unfit_candidate(c: &Contact, entry: &VCardEntry, have_fn: bool) -> bool {
+    match entry.name {
+        VCardProperty::Fn => !have_fn,
+        VCardProperty::N => c.name.is_none(),
+        VCardProperty::Uid => c.uid.is_none(),
+        VCardProperty::Kind => c.kind.is_none(),
+        VCardProperty::Bday => c.birthday.is_none(),
+        VCardProperty::Anniversary => c.anniversary.is_none(),
+        VCardProperty::Rev => c.revision.is_none(),
+        VCardProperty::Email
+        | VCardProperty::Tel
+        | VCardProperty::Url
+        | VCardProperty::Impp
+        | VCardProperty::Related
+        | VCardProperty::Title
+        | VCardProperty::Role
+        | VCardProperty::Note
+        | VCardProperty::Adr
+        | VCardProperty::Org => true,
+        VCardProperty::Photo => !entry
+            .values
+            .iter()
+            .all(|v| matches!(v, VCardValue::Text(s) if s.is_empty())),
+        _ => false,
+    }
 }
 
 /// Upper-case name of a property as written.
