@@ -87,6 +87,12 @@ pub struct OAuth2Config {
     /// The revocation endpoint (RFC 7009), if the provider has one.
     #[serde(default)]
     pub revocation_url: Option<String>,
+    /// The authorization server's issuer identifier. When set, every
+    /// redirect must name it in its `iss` parameter (RFC 9207, against
+    /// mix-up attacks); set it for providers that advertise
+    /// `authorization_response_iss_parameter_supported`.
+    #[serde(default)]
+    pub issuer: Option<String>,
     /// The client id.
     pub client_id: String,
     /// The client secret; `None` for a public client.
@@ -142,6 +148,7 @@ impl fmt::Debug for OAuth2Config {
             .field("authorize_url", &self.authorize_url)
             .field("token_url", &self.token_url)
             .field("revocation_url", &self.revocation_url)
+            .field("issuer", &self.issuer)
             .field("client_id", &self.client_id)
             .field(
                 "client_secret",
@@ -170,6 +177,7 @@ impl OAuth2Config {
             authorize_url: authorize_url.into(),
             token_url: token_url.into(),
             revocation_url: None,
+            issuer: None,
             client_id: client_id.into(),
             client_secret: None,
             client_auth: ClientAuthMethod::default(),
@@ -189,6 +197,12 @@ impl OAuth2Config {
     /// Sets the revocation endpoint.
     pub fn with_revocation_url(mut self, url: impl Into<String>) -> Self {
         self.revocation_url = Some(url.into());
+        self
+    }
+
+    /// Requires redirects to name `issuer` (RFC 9207 `iss`).
+    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
         self
     }
 

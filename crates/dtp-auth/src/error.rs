@@ -28,6 +28,20 @@ pub enum AuthFailure {
     /// The redirect carried no `state`.
     #[error("the redirect carries no state")]
     MissingState,
+    /// The redirect named another issuer than the configured one (RFC 9207;
+    /// a mix-up attack or a misrouted redirect).
+    #[error("the redirect names another issuer than expected")]
+    IssuerMismatch,
+    /// The provider is configured to name its issuer on redirects, but this
+    /// redirect carries no `iss`.
+    #[error("the redirect carries no issuer")]
+    MissingIssuer,
+    /// The token endpoint issued a token of a type other than `Bearer`.
+    #[error("the token endpoint issued an unsupported token type `{token_type}`")]
+    UnsupportedTokenType {
+        /// The `token_type` it sent.
+        token_type: String,
+    },
     /// The redirect carried neither a code nor an error.
     #[error("the redirect carries no authorization code")]
     MissingCode,
@@ -139,14 +153,14 @@ impl AuthFailure {
     ///
     /// | failure | kind |
     /// |---|---|
-    /// | `StateMismatch`, `MissingState`, `AuthorizationError` (`access_denied` and others) | `PermissionDenied` |
+    /// | `StateMismatch`, `MissingState`, `IssuerMismatch`, `MissingIssuer`, `AuthorizationError` (`access_denied` and others) | `PermissionDenied` |
     /// | `AuthorizationError` with `temporarily_unavailable`/`server_error` | `Transient` |
     /// | `TokenEndpoint` with `invalid_grant` | `Reauthorize` |
     /// | `TokenEndpoint` with `invalid_client`, `unauthorized_client`, `invalid_scope`, `access_denied` | `PermissionDenied` |
     /// | `TokenEndpoint` with `temporarily_unavailable` or a 5xx status | `Transient` |
     /// | `TokenEndpoint` otherwise | `InvalidData` |
     /// | `NoRefreshToken`, `NotRefreshable` | `Reauthorize` |
-    /// | `MissingCode`, `MissingPkceVerifier`, `MalformedResponse`, `NotJson`, `Redirect`, `SealBroken`, `SealVersion` | `InvalidData` |
+    /// | `MissingCode`, `MissingPkceVerifier`, `UnsupportedTokenType`, `MalformedResponse`, `NotJson`, `Redirect`, `SealBroken`, `SealVersion` | `InvalidData` |
     /// | `Timeout`, `Unreachable`, `HttpStatus` 5xx/408 | `Transient` |
     /// | `HttpStatus` 429 | `RateLimited` |
     /// | `HttpStatus` otherwise | `InvalidData` |
@@ -155,7 +169,10 @@ impl AuthFailure {
     /// | `NoScopes` | `Unsupported` |
     pub fn kind(&self) -> ErrorKind {
         match self {
-            AuthFailure::StateMismatch | AuthFailure::MissingState => ErrorKind::PermissionDenied,
+            AuthFailure::StateMismatch
+            | AuthFailure::MissingState
+            | AuthFailure::IssuerMismatch
+            | AuthFailure::MissingIssuer => ErrorKind::PermissionDenied,
             AuthFailure::AuthorizationError { error } => match error.as_str() {
                 "temporarily_unavailable" | "server_error" => ErrorKind::Transient,
                 _ => ErrorKind::PermissionDenied,
@@ -174,6 +191,7 @@ impl AuthFailure {
             }
             AuthFailure::MissingCode
             | AuthFailure::MissingPkceVerifier
+            | AuthFailure::UnsupportedTokenType { .. }
             | AuthFailure::MalformedResponse { .. }
             | AuthFailure::NotJson { .. }
             | AuthFailure::Redirect { .. }

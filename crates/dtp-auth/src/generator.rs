@@ -91,7 +91,7 @@ impl OAuthClient {
             }
         };
         let rotated = response.refresh_token().is_some();
-        let tokens = self.tokens_from(&response, Some(current), &current.scopes);
+        let tokens = self.tokens_from(&response, Some(current), &current.scopes)?;
         info!(
             service = %self.config.service,
             rotated,
@@ -106,7 +106,16 @@ impl OAuthClient {
         response: &BasicTokenResponse,
         previous: Option<&OAuthTokens>,
         requested_scopes: &[String],
-    ) -> OAuthTokens {
+    ) -> Result<OAuthTokens> {
+        let token_type = response.token_type().as_ref();
+        if !token_type.eq_ignore_ascii_case("bearer") {
+            return Err(self.with_service(
+                AuthFailure::UnsupportedTokenType {
+                    token_type: sanitize(token_type, 32),
+                }
+                .into_error("oauth2_token"),
+            ));
+        }
         let mut tokens = OAuthTokens::new(response.access_token().secret().to_owned())
             .with_token_url(self.config.token_url.clone());
         if let Some(rt) = response.refresh_token() {
@@ -123,7 +132,7 @@ impl OAuthClient {
             Some(scopes) => tokens.with_scopes(scopes.iter().map(|s| s.to_string())),
             None => tokens.with_scopes(requested_scopes.iter().cloned()),
         };
-        tokens
+        Ok(tokens)
     }
 }
 
@@ -370,6 +379,13 @@ impl AuthDataGenerator for OAuth2AuthDataGenerator {
         if !constant_time_eq(state.as_bytes(), pending.state.expose_secret().as_bytes()) {
             return fail(AuthFailure::StateMismatch);
         }
+        if let Some(expected) = &self.inner.config.issuer {
+            match callback.iss.as_deref() {
+                None => return fail(AuthFailure::MissingIssuer),
+                Some(iss) if iss != expected => return fail(AuthFailure::IssuerMismatch),
+                Some(_) => {}
+            }
+        }
         if let Some(error) = callback.error.as_deref() {
             return fail(AuthFailure::AuthorizationError {
                 error: sanitize(error, 64),
@@ -405,7 +421,7 @@ impl AuthDataGenerator for OAuth2AuthDataGenerator {
                 return Err(e);
             }
         };
-        let tokens = self.inner.tokens_from(&response, None, &requested);
+        let tokens = self.inner.tokens_from(&response, None, &requested)?;
         info!(
             service = %self.inner.config.service,
             data_type = pending.request.data_type.as_str(),

@@ -159,6 +159,7 @@ impl LoopbackRedirect {
                 "state" => callback.state = Some(v.into_owned()),
                 "error" => callback.error = Some(v.into_owned()),
                 "error_description" => callback.error_description = Some(v.into_owned()),
+                "iss" => callback.iss = Some(v.into_owned()),
                 _ => {}
             }
         }
@@ -288,11 +289,16 @@ mod tests {
         let p = pending("st-1");
         let waiter = tokio::spawn(async move { l.receive(&p, Duration::from_secs(10)).await });
         assert!(get(port, "/favicon.ico").await.starts_with("HTTP/1.1 404"));
-        let page = get(port, "/callback?code=c%2B1&state=st-1").await;
+        let page = get(
+            port,
+            "/callback?code=c%2B1&state=st-1&iss=https%3A%2F%2Fid.example",
+        )
+        .await;
         assert!(page.starts_with("HTTP/1.1 200"), "{page}");
         let cb = waiter.await.unwrap().unwrap();
         assert_eq!(cb.code.unwrap().expose_secret(), "c+1");
         assert_eq!(cb.state.as_deref(), Some("st-1"));
+        assert_eq!(cb.iss.as_deref(), Some("https://id.example"));
     }
 
     #[tokio::test]

@@ -263,6 +263,31 @@ async fn rate_limits_keep_retry_after_and_oauth_errors_keep_their_code() {
 }
 
 #[tokio::test]
+async fn only_bearer_tokens_are_accepted() {
+    let mut mac = token_json("a", None, 60);
+    mac["token_type"] = "mac".into();
+    let (_s, err) = token_endpoint_answers(ResponseTemplate::new(200).set_body_json(mac)).await;
+    assert_eq!(err.kind(), &ErrorKind::InvalidData);
+    assert_eq!(
+        auth_failure(&err),
+        Some(&AuthFailure::UnsupportedTokenType {
+            token_type: "mac".into()
+        })
+    );
+    // Case does not matter (RFC 6749 5.1).
+    let server = MockServer::start().await;
+    let mut lower = token_json("lower-case-ok", None, 60);
+    lower["token_type"] = "bearer".into();
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(lower))
+        .mount(&server)
+        .await;
+    let auth = exchange(config(&server)).await.unwrap();
+    assert_eq!(auth.bearer_token(), Some("lower-case-ok"));
+}
+
+#[tokio::test]
 async fn client_authentication_basic_or_post() {
     for (method_, expect_header) in [
         (ClientAuthMethod::Basic, true),

@@ -80,7 +80,7 @@ async fn userinfo_status(server: &OidcServer, token: &str) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_flow_loopback_pkce_userinfo_expiry_refresh_revocation_reauthorize() {
-    let server = OidcServer::start(2);
+    let server = OidcServer::start(3);
     let generator = server.generator();
 
     // Authorization URL with state, PKCE S256, scopes and extra parameters.
@@ -131,10 +131,11 @@ async fn full_flow_loopback_pkce_userinfo_expiry_refresh_revocation_reauthorize(
     let callback = waiter.await.unwrap().unwrap();
 
     // Code -> tokens with the PKCE verifier.
+    let before = now();
     let tokens = oauth(generator.complete(flow.pending, callback).await.unwrap());
     assert!(tokens.refresh_token.is_some());
     let exp = tokens.expires_at.unwrap();
-    assert!((now()..=now() + 3).contains(&exp), "expires_at {exp}");
+    assert!((before + 2..=now() + 3).contains(&exp), "expires_at {exp}");
     assert!(tokens.scopes.iter().any(|s| s == "offline_access"));
     assert_eq!(
         tokens.token_url.as_deref(),
@@ -154,7 +155,8 @@ async fn full_flow_loopback_pkce_userinfo_expiry_refresh_revocation_reauthorize(
     assert_eq!(server.refresh_grants().await, 0);
 
     // Expiry: the server rejects the old token, the source refreshes first.
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let until_expired = (exp - now()).max(0) as f64 + 1.2;
+    tokio::time::sleep(Duration::from_secs_f64(until_expired)).await;
     assert_eq!(
         userinfo_status(&server, tokens.access_token.expose_secret()).await,
         401
@@ -271,6 +273,28 @@ async fn state_mismatch_and_missing_state_are_refused_before_any_exchange() {
         *f == AuthFailure::MissingState
     });
 
+    // RFC 9207: the server names itself on the redirect; another issuer, or
+    // none, is refused.
+    assert_eq!(callback.iss.as_deref(), Some(server.url("").as_str()));
+    let mut mixed_up = callback.clone();
+    mixed_up.iss = Some("https://evil.example".into());
+    let err = generator
+        .complete(flow.pending.clone(), mixed_up)
+        .await
+        .unwrap_err();
+    assert_failure(&err, ErrorKind::PermissionDenied, |f| {
+        *f == AuthFailure::IssuerMismatch
+    });
+    let mut no_iss = callback.clone();
+    no_iss.iss = None;
+    let err = generator
+        .complete(flow.pending.clone(), no_iss)
+        .await
+        .unwrap_err();
+    assert_failure(&err, ErrorKind::PermissionDenied, |f| {
+        *f == AuthFailure::MissingIssuer
+    });
+
     // Nothing reached the token endpoint, so the code still works.
     let stats = server.stats().await;
     assert_eq!(stats["grants"]["authorization_code"], 0);
@@ -286,6 +310,7 @@ async fn provider_error_on_the_redirect_is_permission_denied() {
     let (flow, _) = authorize(&generator, REDIRECT).await;
     let mut denied = AuthCallback::default();
     denied.state = Some(flow.pending.state.expose_secret().to_owned());
+    denied.iss = Some(server.url(""));
     denied.error = Some("access_denied".into());
     let err = generator.complete(flow.pending, denied).await.unwrap_err();
     assert_failure(

@@ -320,6 +320,10 @@ pub struct AuthCallback {
     /// The provider's `error_description`.
     #[serde(default)]
     pub error_description: Option<String>,
+    /// The issuer the provider named on the redirect (RFC 9207 `iss`), if
+    /// any; checked against the expected issuer to stop mix-up attacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
 }
 
 impl fmt::Debug for AuthCallback {
@@ -329,6 +333,7 @@ impl fmt::Debug for AuthCallback {
             .field("state", &self.state.as_ref().map(|_| "[REDACTED]"))
             .field("error", &self.error)
             .field("error_description", &self.error_description)
+            .field("iss", &self.iss)
             .finish()
     }
 }
@@ -341,7 +346,14 @@ impl AuthCallback {
             state: Some(state.into()),
             error: None,
             error_description: None,
+            iss: None,
         }
+    }
+
+    /// Sets the issuer named on the redirect (RFC 9207 `iss`).
+    pub fn with_iss(mut self, iss: impl Into<String>) -> Self {
+        self.iss = Some(iss.into());
+        self
     }
 }
 

@@ -45,6 +45,13 @@ impl OidcServer {
     /// Starts a server whose access tokens live `access_ttl` seconds.
     pub fn start(access_ttl: u64) -> OidcServer {
         ensure_installed();
+        static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let log_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "oidc-server-{}-{}.log",
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        let log = std::fs::File::create(&log_path).expect("server log file");
         let mut child = Command::new("node")
             .arg("server.mjs")
             .current_dir(oidc_dir())
@@ -53,7 +60,7 @@ impl OidcServer {
             .env("CLIENT_SECRET", CLIENT_SECRET)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(log))
             .spawn()
             .expect("node must be on PATH");
         let stdout = child.stdout.take().expect("piped stdout");
@@ -64,14 +71,15 @@ impl OidcServer {
             let _ = tx.send(line);
         });
         let mut server = OidcServer { child, port: 0 };
+        let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
         let line = rx
             .recv_timeout(Duration::from_secs(30))
-            .expect("oidc-provider did not start within 30 s");
+            .unwrap_or_else(|_| panic!("oidc-provider did not start within 30 s:\n{}", log_text()));
         server.port = line
             .trim()
             .strip_prefix("LISTENING ")
             .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line from the server: {line:?}"));
+            .unwrap_or_else(|| panic!("oidc-provider failed to start ({line:?}):\n{}", log_text()));
         server
     }
 
@@ -93,6 +101,7 @@ impl OidcServer {
         )
         .with_client_secret(secret)
         .with_revocation_url(self.url("/token/revocation"))
+        .with_issuer(self.url(""))
         .with_always_scopes(["openid", "offline_access"])
         .with_scopes(DataType::Calendar, AuthMode::Export, ["profile"])
         .with_scopes(DataType::Calendar, AuthMode::Import, ["email"])
@@ -175,6 +184,7 @@ pub fn callback_from(url: &url::Url) -> AuthCallback {
             "state" => cb.state = Some(v.into_owned()),
             "error" => cb.error = Some(v.into_owned()),
             "error_description" => cb.error_description = Some(v.into_owned()),
+            "iss" => cb.iss = Some(v.into_owned()),
             _ => {}
         }
     }
