@@ -126,7 +126,7 @@ impl Record for Folder {
 ///
 /// ```
 /// use dtp_models::mail::Flags;
-/// let f = Flags { seen: true, ..Flags::default() }.with_keyword("$Forwarded");
+/// let f = Flags::new().with_seen(true).with_keyword("$Forwarded");
 /// assert!(f.seen);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,6 +153,41 @@ pub struct Flags {
 }
 
 impl Flags {
+    /// No flag set.
+    pub fn new() -> Self {
+        Flags::default()
+    }
+
+    /// Sets `\Seen`.
+    pub fn with_seen(mut self, on: bool) -> Self {
+        self.seen = on;
+        self
+    }
+
+    /// Sets `\Answered`.
+    pub fn with_answered(mut self, on: bool) -> Self {
+        self.answered = on;
+        self
+    }
+
+    /// Sets `\Flagged`.
+    pub fn with_flagged(mut self, on: bool) -> Self {
+        self.flagged = on;
+        self
+    }
+
+    /// Sets `\Draft`.
+    pub fn with_draft(mut self, on: bool) -> Self {
+        self.draft = on;
+        self
+    }
+
+    /// Sets `\Deleted`.
+    pub fn with_deleted(mut self, on: bool) -> Self {
+        self.deleted = on;
+        self
+    }
+
     /// Adds a keyword.
     pub fn with_keyword(mut self, keyword: impl Into<String>) -> Self {
         self.keywords.push(keyword.into());
