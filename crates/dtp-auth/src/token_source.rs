@@ -152,6 +152,8 @@ impl TokenSourceBuilder {
                     generation: 0,
                     unpersisted: false,
                     dead: None,
+                    attempts: 0,
+                    last_failure: None,
                 }),
                 refresh: tokio::sync::Mutex::new(()),
             }),
@@ -210,6 +212,19 @@ struct State {
     unpersisted: bool,
     /// Set when the provider refused a refresh: the user must authorize again.
     dead: Option<AuthFailure>,
+    /// Finished refresh attempts so far.
+    attempts: u64,
+    /// Why the last attempt failed, handed to everyone who waited for it.
+    last_failure: Option<LastFailure>,
+}
+
+/// A failed refresh, kept so that callers who waited for that attempt share
+/// its outcome instead of each trying again.
+#[derive(Clone)]
+struct LastFailure {
+    kind: ErrorKind,
+    message: String,
+    failure: Option<AuthFailure>,
 }
 
 impl fmt::Debug for TokenSource {
@@ -247,6 +262,17 @@ impl TokenSource {
             .with_service(self.shared.client.config.service.clone())
     }
 
+    fn shared_error(&self, last: &LastFailure) -> Error {
+        let e = Error::new(last.kind.clone(), last.message.clone())
+            .with_scope(dtp_core::ErrorScope::Job)
+            .with_operation("oauth2_refresh")
+            .with_service(self.shared.client.config.service.clone());
+        match &last.failure {
+            Some(f) => e.with_source(f.clone()),
+            None => e,
+        }
+    }
+
     fn bearer(state: &State) -> Bearer {
         Bearer {
             token: state.tokens.access_token.clone(),
@@ -255,8 +281,11 @@ impl TokenSource {
     }
 
     /// A valid access token, refreshed first if it expires within the skew.
+    ///
+    /// Callers that wait for the same refresh share its outcome: one
+    /// request to the token endpoint, success or failure.
     pub async fn token(&self) -> Result<Bearer> {
-        let generation = {
+        let seen = {
             let state = self.state();
             if let Some(f) = &state.dead {
                 return Err(self.dead_error(f));
@@ -264,16 +293,18 @@ impl TokenSource {
             if self.is_fresh(&state.tokens) && !state.unpersisted {
                 return Ok(Self::bearer(&state));
             }
-            state.generation
+            (state.generation, state.attempts)
         };
-        self.refresh_from(generation, false).await
+        self.refresh_from(seen, false).await
     }
 
     /// Called when the API refused `rejected` (HTTP 401): refreshes, unless
     /// another caller already did since `rejected` was handed out, and
     /// returns the new token.
     pub async fn refresh_rejected(&self, rejected: &Bearer) -> Result<Bearer> {
-        self.refresh_from(rejected.generation, true).await
+        let attempts = self.state().attempts;
+        self.refresh_from((rejected.generation, attempts), true)
+            .await
     }
 
     /// The current credentials (e.g. to seal and store them).
@@ -350,12 +381,21 @@ impl TokenSource {
         send(fresh).await
     }
 
-    async fn refresh_from(&self, seen_generation: u64, force: bool) -> Result<Bearer> {
+    /// Refreshes unless someone else did (or failed to) since the caller
+    /// looked at the state (`seen` = generation, attempts).
+    async fn refresh_from(&self, seen: (u64, u64), force: bool) -> Result<Bearer> {
+        let (seen_generation, seen_attempts) = seen;
         let _one_at_a_time = self.shared.refresh.lock().await;
         let current = {
             let state = self.state();
             if let Some(f) = &state.dead {
                 return Err(self.dead_error(f));
+            }
+            if state.attempts != seen_attempts && state.generation == seen_generation {
+                // The attempt this caller waited for failed: share its outcome.
+                if let Some(last) = &state.last_failure {
+                    return Err(self.shared_error(last));
+                }
             }
             let fresh = self.is_fresh(&state.tokens);
             let already_refreshed = state.generation != seen_generation;
@@ -366,20 +406,28 @@ impl TokenSource {
             }
         };
         if let Some(current) = current {
-            match self.shared.client.refresh(&current).await {
+            let outcome = self.shared.client.refresh(&current).await;
+            // Counted when finished: whoever looked before now shares this outcome.
+            self.state().attempts += 1;
+            match outcome {
                 Ok(tokens) => {
                     let mut state = self.state();
                     state.tokens = tokens;
                     state.generation += 1;
                     state.unpersisted = true;
+                    state.last_failure = None;
                 }
                 Err(e) => {
+                    let mut state = self.state();
+                    let failure = auth_failure(&e).cloned();
                     if *e.kind() == ErrorKind::Reauthorize {
-                        let failure = auth_failure(&e)
-                            .cloned()
-                            .unwrap_or(AuthFailure::NoRefreshToken);
-                        self.state().dead = Some(failure);
+                        state.dead = Some(failure.clone().unwrap_or(AuthFailure::NoRefreshToken));
                     }
+                    state.last_failure = Some(LastFailure {
+                        kind: e.kind().clone(),
+                        message: e.message().to_owned(),
+                        failure,
+                    });
                     return Err(e);
                 }
             }
@@ -429,17 +477,17 @@ impl AuthRefresher for TokenSource {
             }
             .into_error("oauth2_refresh"));
         };
-        let (generation, same) = {
+        let (seen, same) = {
             let state = self.state();
             (
-                state.generation,
+                (state.generation, state.attempts),
                 constant_time_eq(
                     state.tokens.access_token.expose_secret().as_bytes(),
                     given.access_token.expose_secret().as_bytes(),
                 ),
             )
         };
-        self.refresh_from(generation, same).await?;
+        self.refresh_from(seen, same).await?;
         Ok(self.auth_data())
     }
 }

@@ -522,6 +522,50 @@ async fn a_refused_refresh_is_reauthorize_for_everyone_after_one_request() {
     assert_eq!(seen.lock().unwrap().len(), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn callers_waiting_for_a_failed_refresh_share_its_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .set_delay(Duration::from_millis(300))
+                .set_body_raw("<html>maintenance</html>", "text/html"),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    let generator = OAuth2AuthDataGenerator::new(config(&server)).unwrap();
+    let source = generator.token_source(expiring_in(-1, "rt")).build();
+    let barrier = Arc::new(tokio::sync::Barrier::new(30));
+    let mut tasks = Vec::new();
+    for _ in 0..30 {
+        let (source, barrier) = (source.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            source.token().await
+        }));
+    }
+    for t in tasks {
+        let err = t.await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Transient);
+        assert_eq!(
+            auth_failure(&err),
+            Some(&AuthFailure::HttpStatus { status: 503 })
+        );
+    }
+    server.verify().await;
+    // The endpoint recovers; the next caller tries again.
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_json("back", None, 3600)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    assert_eq!(source.token().await.unwrap().secret(), "back");
+}
+
 #[tokio::test]
 async fn a_failing_persister_is_retried_without_refreshing_again() {
     let server = MockServer::start().await;
