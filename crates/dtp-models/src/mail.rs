@@ -206,7 +206,7 @@ impl Flags {
 /// use dtp_models::MediaRef;
 /// use dtp_models::mail::RawMessage;
 /// let small = RawMessage::from(b"Subject: hi\r\n\r\nhello\r\n".to_vec());
-/// assert_eq!(small.inline_bytes().map(<[u8]>::len), Some(24));
+/// assert_eq!(small.inline_bytes().map(<[u8]>::len), Some(22));
 /// let large = RawMessage::from(MediaRef::new("INBOX/4711").with_size(60 << 20));
 /// assert!(large.media_ref().is_some());
 /// ```

@@ -591,18 +591,37 @@ fn take_modelled(c: &mut Contact, entry: &VCardEntry, have_fn: &mut bool) -> boo
             _ => false,
         },
         VCardProperty::Photo => {
+            let mut params = params_of(entry);
+            let legacy_type = params
+                .iter()
+                .find(|p| p.name == "TYPE" && p.values.len() == 1)
+                .map(|p| p.values[0].to_ascii_lowercase());
             let source = match entry.values.as_slice() {
                 [VCardValue::Binary(d)] => PhotoSource::Inline {
                     media_type: d.content_type.clone(),
                     data: InlineBytes(d.data.clone()),
                 },
+                // Legacy base64 that happens to decode to UTF-8 comes back
+                // from calcard as text; a URI always has a scheme.
+                [VCardValue::Text(s)] if !s.is_empty() && !s.contains(':') => PhotoSource::Inline {
+                    media_type: legacy_type
+                        .as_deref()
+                        .and_then(legacy_image_type)
+                        .map(str::to_string),
+                    data: InlineBytes(s.clone().into_bytes()),
+                },
                 [VCardValue::Text(s)] if !s.is_empty() => PhotoSource::Uri(s.clone()),
                 _ => return false,
             };
-            let mut params = params_of(entry);
-            if matches!(source, PhotoSource::Inline { .. }) {
-                // ENCODING / VALUE=binary describe the transport, not the photo.
+            if let PhotoSource::Inline { media_type, .. } = &source {
+                // ENCODING / VALUE=binary describe the transport, and a
+                // legacy TYPE=JPEG restates the media type.
                 params.retain(|p| p.name != "ENCODING" && p.name != "VALUE");
+                if let (Some(mt), Some(t)) = (media_type, &legacy_type)
+                    && legacy_image_type(t) == Some(mt.as_str())
+                {
+                    params.retain(|p| p.name != "TYPE");
+                }
             }
             c.photos.push(Photo {
                 source,
@@ -613,6 +632,20 @@ fn take_modelled(c: &mut Contact, entry: &VCardEntry, have_fn: &mut bool) -> boo
         }
         _ => false,
     }
+}
+
+/// The media type a vCard 2.1/3.0 image `TYPE` token stands for.
+fn legacy_image_type(token: &str) -> Option<&'static str> {
+    Some(match token {
+        "jpeg" | "jpg" => "image/jpeg",
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "bmp" => "image/bmp",
+        "tiff" => "image/tiff",
+        "heic" => "image/heic",
+        "webp" => "image/webp",
+        _ => return None,
+    })
 }
 
 fn set_meta(meta: &mut MetaMap, name: &str, m: PropMeta) {
