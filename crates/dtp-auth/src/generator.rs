@@ -116,6 +116,14 @@ impl OAuthClient {
                 .into_error("oauth2_token"),
             ));
         }
+        if response.access_token().secret().is_empty() {
+            return Err(self.with_service(
+                AuthFailure::MalformedResponse {
+                    expected: "token response (empty access token)",
+                }
+                .into_error("oauth2_token"),
+            ));
+        }
         let mut tokens = OAuthTokens::new(response.access_token().secret().to_owned())
             .with_token_url(self.config.token_url.clone());
         if let Some(rt) = response.refresh_token() {
@@ -204,6 +212,10 @@ impl OAuth2AuthDataGenerator {
 
     /// Exchanges the refresh token in `tokens` for new tokens. A rotated
     /// refresh token replaces the old one; otherwise the old one is kept.
+    ///
+    /// The request always goes to the configured token endpoint, never to
+    /// the `token_url` recorded in `tokens` (stored data does not decide
+    /// where a refresh token is sent).
     ///
     /// A refused refresh (`invalid_grant`: revoked, expired, rotated away)
     /// and missing refresh token are [`ErrorKind::Reauthorize`](dtp_core::ErrorKind::Reauthorize).

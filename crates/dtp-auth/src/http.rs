@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use dtp_core::{Error, ErrorKind, ErrorScope};
-use oauth2::{AsyncHttpClient, HttpRequest, HttpResponse};
+use oauth2::{AsyncHttpClient, HttpRequest, HttpResponse, http};
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use serde::Deserialize;
 
@@ -177,8 +177,6 @@ impl OAuthHttp {
         })
     }
 }
-
-use oauth2::http;
 
 fn classify(e: reqwest::Error) -> HttpError {
     if e.is_timeout() {

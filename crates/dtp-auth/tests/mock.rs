@@ -107,6 +107,15 @@ async fn json_of_the_wrong_shape_is_invalid_data() {
         auth_failure(&err),
         Some(AuthFailure::MalformedResponse { .. })
     ));
+    let body = serde_json::json!({"access_token": "", "token_type": "Bearer"});
+    let (_s, err) = token_endpoint_answers(
+        ResponseTemplate::new(200).set_body_raw(body.to_string(), "application/json"),
+    )
+    .await;
+    assert!(matches!(
+        auth_failure(&err),
+        Some(AuthFailure::MalformedResponse { .. })
+    ));
     let body = serde_json::json!({"token_type": "Bearer"});
     let (_s, err) = token_endpoint_answers(
         ResponseTemplate::new(200).set_body_raw(body.to_string(), "application/json"),
