@@ -42,7 +42,8 @@ use crate::error::{ConversionError, ConversionErrorKind};
 use crate::props::{Component, MetaMap, Param, PropMeta, RawProperty};
 use crate::tasks::Task;
 use crate::text::{
-    content_line, decode_input, line_of, line_of_property, push_param, value_of_written_line,
+    content_line, decode_input, line_of, line_of_property, push_param, structure_warnings,
+    value_of_written_line,
 };
 use crate::vcard::structural_error;
 use crate::{DateTimeValue, InlineBytes, Parsed, Warning};
@@ -62,6 +63,7 @@ pub fn parse_icalendar(
 ) -> Result<Parsed<Vec<CalendarObject>>, ConversionError> {
     let mut warnings = Vec::new();
     let text = decode_input(input, &mut warnings);
+    structure_warnings(&text, &mut warnings);
     let mut parser = Parser::new(&text);
     let mut objects = Vec::new();
     let mut first_error = None;

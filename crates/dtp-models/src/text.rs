@@ -72,6 +72,54 @@ fn find_charset(bytes: &[u8]) -> Option<String> {
     (!cs.is_empty()).then(|| cs.to_string())
 }
 
+/// Warnings for the component structure `calcard` silently repairs: an
+/// `END:` that closes another component than the open one, and components
+/// never closed. (Lines are physical lines; folded `BEGIN`/`END` lines do
+/// not occur in practice.)
+pub(crate) fn structure_warnings(text: &str, warnings: &mut Vec<Warning>) {
+    let mut stack: Vec<(String, usize)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_start_matches('\u{feff}').trim_end();
+        let Some((key, name)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim().to_ascii_uppercase();
+        if key.eq_ignore_ascii_case("BEGIN") {
+            stack.push((name, i + 1));
+        } else if key.eq_ignore_ascii_case("END") {
+            match stack.iter().rposition(|(n, _)| *n == name) {
+                Some(pos) => {
+                    for (open, at) in stack.drain(pos..).skip(1) {
+                        warnings.push(Warning::new(
+                            Some(at),
+                            Some("BEGIN"),
+                            format!(
+                                "BEGIN:{open} is closed implicitly by END:{name} at line {}",
+                                i + 1
+                            ),
+                        ));
+                    }
+                }
+                None => {
+                    let open = stack.last().map(|(n, _)| n.as_str()).unwrap_or("nothing");
+                    warnings.push(Warning::new(
+                        Some(i + 1),
+                        Some("END"),
+                        format!("END:{name} does not close an open component (open: {open})"),
+                    ));
+                }
+            }
+        }
+    }
+    for (open, at) in stack {
+        warnings.push(Warning::new(
+            Some(at),
+            Some("BEGIN"),
+            format!("BEGIN:{open} is never closed; its content so far is kept"),
+        ));
+    }
+}
+
 /// 1-based number of the first line of `text` that contains `needle`.
 pub(crate) fn line_of(text: &str, needle: &str) -> Option<usize> {
     let needle = needle.trim();

@@ -32,7 +32,8 @@ use crate::contacts::{
 use crate::error::{ConversionError, ConversionErrorKind};
 use crate::props::{MetaMap, Param, PropMeta, RawProperty};
 use crate::text::{
-    content_line, decode_input, line_of, line_of_property, push_param, value_of_written_line,
+    content_line, decode_input, line_of, line_of_property, push_param, structure_warnings,
+    value_of_written_line,
 };
 use crate::{DateOrText, InlineBytes, Parsed, PartialDateTime, Warning};
 
@@ -61,6 +62,7 @@ pub fn parse_vcards(
 ) -> Result<Parsed<Vec<Contact>>, ConversionError> {
     let mut warnings = Vec::new();
     let text = decode_input(input, &mut warnings);
+    structure_warnings(&text, &mut warnings);
     let mut parser = Parser::new(&text);
     let mut contacts = Vec::new();
     let mut first_error = None;
