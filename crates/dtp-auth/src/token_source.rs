@@ -320,6 +320,7 @@ impl TokenSource {
         state.generation += 1;
         state.unpersisted = true;
         state.dead = None;
+        state.last_failure = None;
     }
 
     /// Runs `f` with a valid token; if it fails with
