@@ -274,6 +274,13 @@ impl Alarm {
 }
 
 /// What an attachment holds.
+///
+/// ```
+/// use dtp_models::InlineBytes;
+/// use dtp_models::calendar::AttachmentValue;
+/// let v = AttachmentValue::Inline(InlineBytes(b"%PDF-1.7".to_vec()));
+/// assert!(matches!(v, AttachmentValue::Inline(_)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -313,6 +320,15 @@ impl Attachment {
 
 /// One `RDATE` value: a date(-time), or a period (value as written, e.g.
 /// `19970101T180000Z/PT5H30M`) with its zone.
+///
+/// ```
+/// use chrono::NaiveDate;
+/// use dtp_models::DateTimeValue;
+/// use dtp_models::calendar::RecurrenceDate;
+/// let extra = RecurrenceDate::At(DateTimeValue::Date(NaiveDate::from_ymd_opt(2024, 12, 24).unwrap()));
+/// let period = RecurrenceDate::Period { period: "19970101T180000Z/PT5H30M".into(), tzid: None };
+/// assert_ne!(extra, period);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -330,6 +346,12 @@ pub enum RecurrenceDate {
 }
 
 /// A geographic position (`GEO`).
+///
+/// ```
+/// use dtp_models::calendar::Geo;
+/// let g = Geo::new(37.386013, -122.082932);
+/// assert!(g.longitude < 0.0);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Geo {

@@ -291,6 +291,14 @@ impl Organization {
 }
 
 /// Where a contact photo is.
+///
+/// ```
+/// use dtp_models::contacts::PhotoSource;
+/// use dtp_models::{InlineBytes, MediaRef};
+/// let inline = PhotoSource::Inline { media_type: Some("image/png".into()), data: InlineBytes(vec![0x89, b'P']) };
+/// let streamed = PhotoSource::Ref(MediaRef::new("photos/c1"));
+/// assert_ne!(inline, streamed);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]

@@ -384,9 +384,15 @@ impl HeaderView {
         let Some(msg) = mail_parser::MessageParser::new().parse_headers(raw) else {
             return HeaderView::default();
         };
+        // RFC 5322 dates (obsolete zones such as `cst` included) by chrono's
+        // strict parser; what it rejects, by mail-parser's lenient one.
+        let strict = msg.header_raw("Date").and_then(|v| {
+            let v = v.split_whitespace().collect::<Vec<_>>().join(" ");
+            DateTime::parse_from_rfc2822(&v).ok()
+        });
         HeaderView {
             message_id: msg.message_id().map(str::to_string),
-            date: msg.date().and_then(to_chrono),
+            date: strict.or_else(|| msg.date().and_then(to_chrono)),
             subject: msg.subject().map(str::to_string),
         }
     }
