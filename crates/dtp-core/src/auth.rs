@@ -138,6 +138,43 @@ impl AuthData {
     }
 }
 
+/// A one-line description without secrets, safe for logs and messages:
+/// the kind, the user name of basic credentials, the expiry and scopes of
+/// OAuth tokens.
+impl fmt::Display for AuthData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthData::None => f.write_str("no credentials"),
+            AuthData::OAuth2(tokens) => fmt::Display::fmt(tokens, f),
+            AuthData::Basic { username, .. } => write!(f, "password credentials of {username}"),
+            AuthData::ApiKey { .. } => f.write_str("API key"),
+        }
+    }
+}
+
+/// A one-line description without secrets: whether a refresh token is
+/// present, the expiry and the granted scopes.
+impl fmt::Display for OAuthTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "OAuth 2.0 tokens ({} refresh token",
+            if self.refresh_token.is_some() {
+                "with"
+            } else {
+                "without"
+            }
+        )?;
+        if let Some(exp) = self.expires_at {
+            write!(f, ", expiring at {exp}")?;
+        }
+        if !self.scopes.is_empty() {
+            write!(f, ", scopes: {}", self.scopes.join(" "))?;
+        }
+        f.write_str(")")
+    }
+}
+
 fn ser_secret<S: Serializer>(secret: &SecretString, s: S) -> std::result::Result<S::Ok, S::Error> {
     s.serialize_str(secret.expose_secret())
 }
@@ -260,7 +297,10 @@ impl PendingAuth {
 }
 
 /// What came back on the redirect URI.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+///
+/// `Debug` redacts the code and the echoed `state` (it equals the flow's
+/// secret `state`).
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct AuthCallback {
     /// The authorization code.
@@ -280,6 +320,22 @@ pub struct AuthCallback {
     /// The provider's `error_description`.
     #[serde(default)]
     pub error_description: Option<String>,
+    /// The issuer the provider named on the redirect (RFC 9207 `iss`), if
+    /// any; checked against the expected issuer to stop mix-up attacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+}
+
+impl fmt::Debug for AuthCallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthCallback")
+            .field("code", &self.code.as_ref().map(|_| "[REDACTED]"))
+            .field("state", &self.state.as_ref().map(|_| "[REDACTED]"))
+            .field("error", &self.error)
+            .field("error_description", &self.error_description)
+            .field("iss", &self.iss)
+            .finish()
+    }
 }
 
 impl AuthCallback {
@@ -290,7 +346,14 @@ impl AuthCallback {
             state: Some(state.into()),
             error: None,
             error_description: None,
+            iss: None,
         }
+    }
+
+    /// Sets the issuer named on the redirect (RFC 9207 `iss`).
+    pub fn with_iss(mut self, iss: impl Into<String>) -> Self {
+        self.iss = Some(iss.into());
+        self
     }
 }
 
@@ -356,8 +419,18 @@ mod tests {
             Some("verifier-SECRET-6".into()),
         );
         assert!(!format!("{pending:?}").contains("SECRET"));
-        let cb = AuthCallback::new("code-SECRET-7", "s");
+        let cb = AuthCallback::new("code-SECRET-7", "state-SECRET-8");
         assert!(!format!("{cb:?}").contains("SECRET"));
+        let all = [
+            AuthData::OAuth2(OAuthTokens::new("at-SECRET-1").with_refresh_token("rt-SECRET-2")),
+            AuthData::basic("alice", "pw-SECRET-3"),
+            AuthData::api_key("key-SECRET-4"),
+            AuthData::None,
+        ];
+        for a in &all {
+            assert!(!a.to_string().contains("SECRET"), "{a}");
+        }
+        assert_eq!(all[1].to_string(), "password credentials of alice");
     }
 
     #[test]

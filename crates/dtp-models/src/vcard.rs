@@ -1,0 +1,962 @@
+//! vCard 2.1 / 3.0 / 4.0 ⇄ [`Contact`] (feature `vcard`, parsing by `calcard`).
+//!
+//! Reading accepts what real exporters emit (2.1 quoted-printable and
+//! charsets, 3.0 `TYPE=pref`, Apple `itemN.` groups, …). Every property the
+//! structured model does not hold is kept in [`Contact::properties`],
+//! verbatim, and written back; parameters of modelled single-valued
+//! properties are kept in [`Contact::meta`].
+//!
+//! ```
+//! use dtp_models::vcard::{parse_vcards, write_vcard, VCardVersion};
+//! let text = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ada Lovelace\r\nN:Lovelace;Ada;;;\r\n\
+//!             TEL;TYPE=cell,pref:+44 20 7946 0000\r\nX-CUSTOM:kept\r\nEND:VCARD\r\n";
+//! let parsed = parse_vcards(text.as_bytes(), "book1").unwrap();
+//! let ada = &parsed.value[0];
+//! assert_eq!(ada.phones[0].types, vec!["cell"]);
+//! assert_eq!(ada.phones[0].pref, Some(1));
+//! assert_eq!(ada.properties[0].name, "X-CUSTOM");
+//! let v4 = write_vcard(ada, VCardVersion::V4);
+//! assert_eq!(parse_vcards(v4.as_bytes(), "book1").unwrap().value[0], *ada);
+//! ```
+
+use calcard::common::{IanaParse, IanaString};
+use calcard::vcard::{
+    VCard, VCardEntry, VCardParameter, VCardParameterName, VCardParameterValue, VCardProperty,
+    VCardValue, VCardValueType,
+};
+use calcard::{Entry, Parser};
+
+use crate::contacts::{
+    Address, Contact, Organization, Photo, PhotoSource, StructuredName, TypedValue,
+};
+use crate::error::{ConversionError, ConversionErrorKind};
+use crate::props::{MetaMap, Param, PropMeta, RawProperty};
+use crate::text::{
+    content_line, decode_input, line_of, line_of_property, push_param, structure_warnings,
+    value_of_written_line,
+};
+use crate::{DateOrText, InlineBytes, Parsed, PartialDateTime, Warning};
+
+/// The vCard version to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum VCardVersion {
+    /// vCard 3.0 (RFC 2426), for servers that need it. `PREF=n` becomes
+    /// `TYPE=pref` (the rank is lost); inline photos use `ENCODING=b`.
+    V3,
+    /// vCard 4.0 (RFC 6350), the default.
+    V4,
+}
+
+/// Parses every vCard in `input` (any of 2.1, 3.0, 4.0; UTF-8 or the
+/// charset the cards declare) into contacts of address book
+/// `address_book_id`.
+///
+/// A contact's id is its `UID`, or `card-<n>` (its 1-based position) when it
+/// has none. Lines the parser cannot read are reported as warnings (with the
+/// line number and the text), and the other cards are kept. Fails only when
+/// no card could be read at all.
+pub fn parse_vcards(
+    input: &[u8],
+    address_book_id: &str,
+) -> Result<Parsed<Vec<Contact>>, ConversionError> {
+    let mut warnings = Vec::new();
+    let text = decode_input(input, &mut warnings);
+    structure_warnings(&text, &mut warnings);
+    let mut parser = Parser::new(&text);
+    let mut contacts = Vec::new();
+    let mut first_error = None;
+    // `calcard` always advances; the bound is a belt-and-braces guard.
+    for _ in 0..=text.len() {
+        match parser.entry() {
+            Entry::Eof => break,
+            Entry::VCard(card) => {
+                let n = contacts.len() + 1;
+                contacts.push(contact_from_vcard(
+                    &card,
+                    address_book_id,
+                    n,
+                    &text,
+                    &mut warnings,
+                ));
+            }
+            Entry::InvalidLine(line) => warnings.push(Warning::new(
+                line_of(&text, &line),
+                None,
+                format!("unreadable line outside any card skipped: {line:?}"),
+            )),
+            Entry::ICalendar(_) => {
+                let e = ConversionError::new(
+                    ConversionErrorKind::WrongKind,
+                    line_of(&text, "BEGIN:VCALENDAR"),
+                    Some("BEGIN"),
+                    "an iCalendar object where a vCard was expected",
+                );
+                warnings.push(Warning::new(e.line, Some("BEGIN"), e.message.clone()));
+                first_error.get_or_insert(e);
+            }
+            other => {
+                let e = structural_error(&text, other, "VCARD");
+                warnings.push(Warning::new(
+                    e.line,
+                    e.property.as_deref(),
+                    e.message.clone(),
+                ));
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if contacts.is_empty() {
+        return Err(first_error.unwrap_or_else(|| {
+            ConversionError::new(
+                ConversionErrorKind::NoData,
+                None,
+                None,
+                "no BEGIN:VCARD found",
+            )
+        }));
+    }
+    Ok(Parsed::new(contacts, warnings))
+}
+
+pub(crate) fn structural_error(text: &str, entry: Entry, expected: &str) -> ConversionError {
+    match entry {
+        Entry::UnexpectedComponentEnd { expected: e, found } => ConversionError::new(
+            ConversionErrorKind::MismatchedComponentEnd,
+            line_of(text, &format!("END:{}", found.as_str())),
+            Some("END"),
+            format!("END:{} closes BEGIN:{}", found.as_str(), e.as_str()),
+        ),
+        Entry::UnterminatedComponent(name) => ConversionError::new(
+            ConversionErrorKind::UnterminatedComponent,
+            line_of(text, &format!("BEGIN:{name}")),
+            Some("BEGIN"),
+            format!("BEGIN:{name} is never closed"),
+        ),
+        Entry::TooManyComponents => ConversionError::new(
+            ConversionErrorKind::TooManyComponents,
+            None,
+            None,
+            "too many nested components",
+        ),
+        _ => ConversionError::new(
+            ConversionErrorKind::NoData,
+            None,
+            None,
+            format!("no BEGIN:{expected} found"),
+        ),
+    }
+}
+
+/// Converts one parsed card.
+fn contact_from_vcard(
+    card: &VCard,
+    address_book_id: &str,
+    position: usize,
+    text: &str,
+    warnings: &mut Vec<Warning>,
+) -> Contact {
+    let mut c = Contact::new(String::new(), address_book_id, String::new());
+    let mut have_fn = false;
+    for entry in &card.entries {
+        if matches!(
+            entry.name,
+            VCardProperty::Begin | VCardProperty::End | VCardProperty::Version
+        ) {
+            continue;
+        }
+        let unfit_before = is_unfit_candidate(&c, entry, have_fn);
+        if !take_modelled(&mut c, entry, &mut have_fn) {
+            let raw = raw_property(entry, warnings);
+            if unfit_before {
+                warnings.push(Warning::new(
+                    line_of_property(text, &raw.name, &raw.value),
+                    Some(&raw.name),
+                    format!(
+                        "value {:?} does not fit the model; kept verbatim",
+                        raw.value.chars().take(40).collect::<String>()
+                    ),
+                ));
+            }
+            c.properties.push(raw);
+        }
+    }
+    c.id = c
+        .uid
+        .clone()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| format!("card-{position}"));
+    c
+}
+
+/// Whether a refusal by `take_modelled` would mean "malformed value" (as
+/// opposed to "a second occurrence of a single-valued property").
+fn is_unfit_candidate(c: &Contact, entry: &VCardEntry, have_fn: bool) -> bool {
+    match entry.name {
+        VCardProperty::Fn => !have_fn,
+        VCardProperty::N => c.name.is_none(),
+        VCardProperty::Uid => c.uid.is_none(),
+        VCardProperty::Kind => c.kind.is_none(),
+        VCardProperty::Bday => c.birthday.is_none(),
+        VCardProperty::Anniversary => c.anniversary.is_none(),
+        VCardProperty::Rev => c.revision.is_none(),
+        VCardProperty::Email
+        | VCardProperty::Tel
+        | VCardProperty::Url
+        | VCardProperty::Impp
+        | VCardProperty::Related
+        | VCardProperty::Title
+        | VCardProperty::Role
+        | VCardProperty::Note
+        | VCardProperty::Adr
+        | VCardProperty::Org => true,
+        VCardProperty::Photo => !entry
+            .values
+            .iter()
+            .all(|v| matches!(v, VCardValue::Text(s) if s.is_empty())),
+        _ => false,
+    }
+}
+
+/// Upper-case name of a property as written.
+fn prop_name(entry: &VCardEntry) -> String {
+    entry.name.as_str().to_ascii_uppercase()
+}
+
+/// Parameters as text, consecutive same-name values merged.
+fn params_of(entry: &VCardEntry) -> Vec<Param> {
+    let mut out: Vec<Param> = Vec::new();
+    for p in &entry.params {
+        let name = p.name.as_str().to_ascii_uppercase();
+        let value = match &p.value {
+            VCardParameterValue::Null => None,
+            v => Some(v.clone().into_text().into_owned()),
+        };
+        push_param(&mut out, &name, value);
+    }
+    out
+}
+
+/// The entry kept verbatim.
+fn raw_property(entry: &VCardEntry, _warnings: &mut Vec<Warning>) -> RawProperty {
+    let mut e = entry.clone();
+    e.group = None;
+    let mut s = String::new();
+    let mut params = params_of(entry);
+    // Binary values are kept as `ENCODING=b` base64, which reads back as
+    // binary whatever the property (a `data:` URI would not, for a text
+    // property such as ORG).
+    let binary = e.values.iter().any(|v| matches!(v, VCardValue::Binary(_)));
+    if binary {
+        e.params.retain(|p| p.name != VCardParameterName::Type);
+        params.retain(|p| p.name != "ENCODING");
+        params.push(Param::new("ENCODING", &["b"]));
+    }
+    // Writing to a String cannot fail.
+    let _ = e.write_to(&mut s, !binary);
+    RawProperty {
+        group: entry.group.clone(),
+        name: entry.name.as_str().to_string(),
+        params,
+        value: value_of_written_line(&s),
+    }
+}
+
+/// Splits TYPE / PREF off the other parameters.
+struct Typed {
+    types: Vec<String>,
+    pref: Option<u8>,
+    label: Option<String>,
+    rest: Vec<Param>,
+}
+
+fn split_typed(entry: &VCardEntry, take_label: bool) -> Typed {
+    let mut t = Typed {
+        types: Vec::new(),
+        pref: None,
+        label: None,
+        rest: Vec::new(),
+    };
+    for p in &entry.params {
+        match (&p.name, &p.value) {
+            (VCardParameterName::Type, v) => {
+                let s = v.clone().into_text().to_ascii_lowercase();
+                if s == "pref" {
+                    t.pref.get_or_insert(1);
+                } else if !s.is_empty() {
+                    t.types.push(s);
+                }
+            }
+            (VCardParameterName::Pref, VCardParameterValue::Null) if t.pref.is_none() => {
+                t.pref = Some(1)
+            }
+            (VCardParameterName::Pref, VCardParameterValue::Integer(n)) if t.pref.is_none() => {
+                t.pref = Some((*n).clamp(1, 100) as u8)
+            }
+            (VCardParameterName::Pref, VCardParameterValue::Text(s))
+                if t.pref.is_none()
+                    && s.trim().parse::<u8>().is_ok_and(|n| (1..=100).contains(&n)) =>
+            {
+                t.pref = s.trim().parse().ok()
+            }
+            (VCardParameterName::Label, VCardParameterValue::Text(s))
+                if take_label && t.label.is_none() =>
+            {
+                t.label = Some(s.clone())
+            }
+            (name, v) => {
+                let value = match v {
+                    VCardParameterValue::Null => None,
+                    v => Some(v.clone().into_text().into_owned()),
+                };
+                push_param(&mut t.rest, &name.as_str().to_ascii_uppercase(), value);
+            }
+        }
+    }
+    t
+}
+
+/// The single text value of an entry, if that is what it holds.
+fn single_text(entry: &VCardEntry) -> Option<String> {
+    match entry.values.as_slice() {
+        [VCardValue::Text(s)] => Some(s.clone()),
+        [] => Some(String::new()),
+        _ => None,
+    }
+}
+
+/// All values flattened to text (for comma lists).
+fn text_list(entry: &VCardEntry) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    for v in &entry.values {
+        match v {
+            VCardValue::Text(s) => out.push(s.clone()),
+            VCardValue::Component(items) => out.extend(items.iter().cloned()),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Values as components (each a list).
+fn components(entry: &VCardEntry) -> Option<Vec<Vec<String>>> {
+    entry
+        .values
+        .iter()
+        .map(|v| match v {
+            VCardValue::Text(s) if s.is_empty() => Some(Vec::new()),
+            VCardValue::Text(s) => Some(vec![s.clone()]),
+            VCardValue::Component(items) => Some(items.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn meta_of(entry: &VCardEntry, skip_value: bool) -> PropMeta {
+    let mut params = params_of(entry);
+    if skip_value {
+        params.retain(|p| p.name != "VALUE");
+    }
+    PropMeta {
+        group: entry.group.clone(),
+        params,
+    }
+}
+
+fn to_partial(d: &calcard::common::PartialDateTime) -> PartialDateTime {
+    PartialDateTime {
+        year: d.year,
+        month: d.month,
+        day: d.day,
+        hour: d.hour,
+        minute: d.minute,
+        second: d.second,
+        utc_offset_minutes: d.tz_hour.map(|h| {
+            let m = i16::from(h) * 60 + i16::from(d.tz_minute.unwrap_or(0));
+            if d.tz_minus { -m } else { m }
+        }),
+    }
+}
+
+fn from_partial(d: &PartialDateTime) -> calcard::common::PartialDateTime {
+    let (tz_hour, tz_minute, tz_minus) = match d.utc_offset_minutes {
+        Some(m) => (
+            Some((m.unsigned_abs() / 60) as u8),
+            Some((m.unsigned_abs() % 60) as u8),
+            m < 0,
+        ),
+        None => (None, None, false),
+    };
+    calcard::common::PartialDateTime {
+        year: d.year,
+        month: d.month,
+        day: d.day,
+        hour: d.hour,
+        minute: d.minute,
+        second: d.second,
+        tz_hour,
+        tz_minute,
+        tz_minus,
+    }
+}
+
+fn date_or_text(entry: &VCardEntry) -> Option<DateOrText> {
+    match entry.values.as_slice() {
+        [VCardValue::PartialDateTime(d)] => Some(DateOrText::Date(to_partial(d))),
+        [VCardValue::Text(s)] => Some(DateOrText::Text(s.clone())),
+        _ => None,
+    }
+}
+
+/// Puts a modelled property into the contact; `false` keeps it verbatim.
+fn take_modelled(c: &mut Contact, entry: &VCardEntry, have_fn: &mut bool) -> bool {
+    let name = prop_name(entry);
+    match &entry.name {
+        VCardProperty::Fn if !*have_fn => {
+            let Some(v) = single_text(entry) else {
+                return false;
+            };
+            c.formatted_name = v;
+            *have_fn = true;
+            set_meta(&mut c.meta, &name, meta_of(entry, false));
+            true
+        }
+        VCardProperty::N if c.name.is_none() => {
+            let Some(mut comps) = components(entry) else {
+                return false;
+            };
+            comps.resize(comps.len().max(5), Vec::new());
+            let extra = comps.split_off(5);
+            let mut it = comps.into_iter();
+            c.name = Some(StructuredName {
+                family: it.next().unwrap_or_default(),
+                given: it.next().unwrap_or_default(),
+                additional: it.next().unwrap_or_default(),
+                prefixes: it.next().unwrap_or_default(),
+                suffixes: it.next().unwrap_or_default(),
+                extra_components: extra,
+            });
+            set_meta(&mut c.meta, &name, meta_of(entry, false));
+            true
+        }
+        VCardProperty::Uid if c.uid.is_none() => {
+            let Some(v) = single_text(entry) else {
+                return false;
+            };
+            c.uid = Some(v);
+            set_meta(&mut c.meta, &name, meta_of(entry, false));
+            true
+        }
+        VCardProperty::Kind if c.kind.is_none() => {
+            let v = match entry.values.as_slice() {
+                [VCardValue::Kind(k)] => k.as_str().to_ascii_lowercase(),
+                [VCardValue::Text(s)] => s.to_ascii_lowercase(),
+                _ => return false,
+            };
+            c.kind = Some(v);
+            set_meta(&mut c.meta, &name, meta_of(entry, false));
+            true
+        }
+        VCardProperty::Nickname | VCardProperty::Categories => {
+            let Some(values) = text_list(entry) else {
+                return false;
+            };
+            let meta = meta_of(entry, false);
+            let list = if entry.name == VCardProperty::Nickname {
+                &mut c.nicknames
+            } else {
+                &mut c.categories
+            };
+            // A second NICKNAME/CATEGORIES merges only if it says the same
+            // group and parameters; otherwise it stays verbatim.
+            if !list.is_empty() && c.meta.get(&name).cloned().unwrap_or_default() != meta {
+                return false;
+            }
+            if values.iter().all(String::is_empty) {
+                return false;
+            }
+            list.extend(values);
+            set_meta(&mut c.meta, &name, meta);
+            true
+        }
+        VCardProperty::Email
+        | VCardProperty::Tel
+        | VCardProperty::Url
+        | VCardProperty::Impp
+        | VCardProperty::Related
+        | VCardProperty::Title
+        | VCardProperty::Role
+        | VCardProperty::Note => {
+            let Some(value) = single_text(entry) else {
+                return false;
+            };
+            let t = split_typed(entry, false);
+            let tv = TypedValue {
+                value,
+                types: t.types,
+                pref: t.pref,
+                group: entry.group.clone(),
+                params: t.rest,
+            };
+            match entry.name {
+                VCardProperty::Email => c.emails.push(tv),
+                VCardProperty::Tel => c.phones.push(tv),
+                VCardProperty::Url => c.urls.push(tv),
+                VCardProperty::Impp => c.ims.push(tv),
+                VCardProperty::Related => c.related.push(tv),
+                VCardProperty::Title => c.titles.push(tv),
+                VCardProperty::Role => c.roles.push(tv),
+                _ => c.notes.push(tv),
+            }
+            true
+        }
+        VCardProperty::Adr => {
+            let Some(mut comps) = components(entry) else {
+                return false;
+            };
+            comps.resize(comps.len().max(7), Vec::new());
+            let extra = comps.split_off(7);
+            let t = split_typed(entry, true);
+            let mut it = comps.into_iter();
+            c.addresses.push(Address {
+                po_box: it.next().unwrap_or_default(),
+                extended: it.next().unwrap_or_default(),
+                street: it.next().unwrap_or_default(),
+                locality: it.next().unwrap_or_default(),
+                region: it.next().unwrap_or_default(),
+                postal_code: it.next().unwrap_or_default(),
+                country: it.next().unwrap_or_default(),
+                extra_components: extra,
+                types: t.types,
+                pref: t.pref,
+                label: t.label,
+                group: entry.group.clone(),
+                params: t.rest,
+            });
+            true
+        }
+        VCardProperty::Org => {
+            let mut parts = Vec::new();
+            for v in &entry.values {
+                match v {
+                    VCardValue::Text(s) => parts.push(s.clone()),
+                    // calcard types some quoted-printable UTF-8 values as
+                    // binary; text it is.
+                    VCardValue::Binary(d) if d.content_type.is_none() => {
+                        match String::from_utf8(d.data.clone()) {
+                            Ok(s) => parts.push(s),
+                            Err(_) => return false,
+                        }
+                    }
+                    _ => return false,
+                }
+            }
+            if parts.is_empty() {
+                return false;
+            }
+            let t = split_typed(entry, false);
+            if t.pref.is_some() {
+                return false;
+            }
+            let name = parts.remove(0);
+            c.organizations.push(Organization {
+                name,
+                units: parts,
+                types: t.types,
+                group: entry.group.clone(),
+                params: t.rest,
+            });
+            true
+        }
+        VCardProperty::Bday | VCardProperty::Anniversary => {
+            let slot = if entry.name == VCardProperty::Bday {
+                &mut c.birthday
+            } else {
+                &mut c.anniversary
+            };
+            if slot.is_some() {
+                return false;
+            }
+            let Some(d) = date_or_text(entry) else {
+                return false;
+            };
+            *slot = Some(d);
+            set_meta(&mut c.meta, &name, meta_of(entry, true));
+            true
+        }
+        VCardProperty::Rev if c.revision.is_none() => match entry.values.as_slice() {
+            [VCardValue::PartialDateTime(d)] => {
+                c.revision = Some(to_partial(d));
+                set_meta(&mut c.meta, &name, meta_of(entry, true));
+                true
+            }
+            _ => false,
+        },
+        VCardProperty::Photo => {
+            let mut params = params_of(entry);
+            let legacy_type = params
+                .iter()
+                .find(|p| p.name == "TYPE" && p.values.len() == 1)
+                .map(|p| p.values[0].to_ascii_lowercase());
+            let source = match entry.values.as_slice() {
+                [VCardValue::Binary(d)] => PhotoSource::Inline {
+                    media_type: d.content_type.clone(),
+                    data: InlineBytes(d.data.clone()),
+                },
+                // Legacy base64 that happens to decode to UTF-8 comes back
+                // from calcard as text; a URI always has a scheme.
+                [VCardValue::Text(s)] if !s.is_empty() && !s.contains(':') => PhotoSource::Inline {
+                    media_type: legacy_type
+                        .as_deref()
+                        .and_then(legacy_image_type)
+                        .map(str::to_string),
+                    data: InlineBytes(s.clone().into_bytes()),
+                },
+                [VCardValue::Text(s)] if !s.is_empty() => PhotoSource::Uri(s.clone()),
+                _ => return false,
+            };
+            if let PhotoSource::Inline { media_type, .. } = &source {
+                // ENCODING / VALUE=binary describe the transport, and a
+                // legacy TYPE=JPEG restates the media type.
+                params.retain(|p| p.name != "ENCODING" && p.name != "VALUE");
+                if let (Some(mt), Some(t)) = (media_type, &legacy_type)
+                    && legacy_image_type(t) == Some(mt.as_str())
+                {
+                    params.retain(|p| p.name != "TYPE");
+                }
+            }
+            c.photos.push(Photo {
+                source,
+                group: entry.group.clone(),
+                params,
+            });
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The media type a vCard 2.1/3.0 image `TYPE` token stands for.
+fn legacy_image_type(token: &str) -> Option<&'static str> {
+    Some(match token {
+        "jpeg" | "jpg" => "image/jpeg",
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "bmp" => "image/bmp",
+        "tiff" => "image/tiff",
+        "heic" => "image/heic",
+        "webp" => "image/webp",
+        _ => return None,
+    })
+}
+
+fn set_meta(meta: &mut MetaMap, name: &str, m: PropMeta) {
+    if m.is_empty() {
+        meta.remove(name);
+    } else {
+        meta.insert(name.to_string(), m);
+    }
+}
+
+/// Writes one contact as a vCard.
+pub fn write_vcard(contact: &Contact, version: VCardVersion) -> String {
+    let mut out = String::with_capacity(256);
+    write_into(&mut out, contact, version);
+    out
+}
+
+/// Writes contacts as consecutive vCards.
+pub fn write_vcards(contacts: &[Contact], version: VCardVersion) -> String {
+    let mut out = String::with_capacity(256 * contacts.len());
+    for c in contacts {
+        write_into(&mut out, c, version);
+    }
+    out
+}
+
+fn param_name(name: &str) -> VCardParameterName {
+    VCardParameterName::try_parse(name.as_bytes())
+        .unwrap_or_else(|| VCardParameterName::Other(name.to_string()))
+}
+
+fn to_params(params: &[Param]) -> Vec<VCardParameter> {
+    let mut out = Vec::new();
+    for p in params {
+        let name = param_name(&p.name);
+        if p.values.is_empty() {
+            out.push(VCardParameter {
+                name: name.clone(),
+                value: VCardParameterValue::Null,
+            });
+        }
+        for v in &p.values {
+            let value = if name == VCardParameterName::Value {
+                VCardValueType::parse(v.as_bytes())
+                    .map(VCardParameterValue::ValueType)
+                    .unwrap_or_else(|| VCardParameterValue::Text(v.clone()))
+            } else {
+                VCardParameterValue::Text(v.clone())
+            };
+            out.push(VCardParameter {
+                name: name.clone(),
+                value,
+            });
+        }
+    }
+    out
+}
+
+fn typed_params(
+    types: &[String],
+    pref: Option<u8>,
+    label: Option<&str>,
+    rest: &[Param],
+    version: VCardVersion,
+) -> Vec<VCardParameter> {
+    let mut out = Vec::new();
+    for t in types {
+        out.push(VCardParameter {
+            name: VCardParameterName::Type,
+            value: VCardParameterValue::Text(t.clone()),
+        });
+    }
+    if let Some(p) = pref {
+        out.push(match version {
+            VCardVersion::V4 => VCardParameter {
+                name: VCardParameterName::Pref,
+                value: VCardParameterValue::Integer(u32::from(p)),
+            },
+            VCardVersion::V3 => VCardParameter {
+                name: VCardParameterName::Type,
+                value: VCardParameterValue::Text("pref".into()),
+            },
+        });
+    }
+    if let Some(l) = label {
+        out.push(VCardParameter {
+            name: VCardParameterName::Label,
+            value: VCardParameterValue::Text(l.to_string()),
+        });
+    }
+    out.extend(to_params(rest));
+    out
+}
+
+struct CardWriter<'a> {
+    out: &'a mut String,
+    v4: bool,
+}
+
+impl CardWriter<'_> {
+    fn entry(
+        &mut self,
+        group: Option<&String>,
+        name: VCardProperty,
+        params: Vec<VCardParameter>,
+        values: Vec<VCardValue>,
+    ) {
+        let e = VCardEntry {
+            group: group.cloned(),
+            name,
+            params,
+            values,
+        };
+        // Writing to a String cannot fail.
+        let _ = e.write_to(self.out, self.v4);
+    }
+
+    fn meta_entry(
+        &mut self,
+        meta: &MetaMap,
+        key: &str,
+        name: VCardProperty,
+        extra: Vec<VCardParameter>,
+        values: Vec<VCardValue>,
+    ) {
+        let m = meta.get(key);
+        let mut params = extra;
+        if let Some(m) = m {
+            params.extend(to_params(&m.params));
+        }
+        self.entry(m.and_then(|m| m.group.as_ref()), name, params, values);
+    }
+}
+
+fn comp_values(comps: Vec<&Vec<String>>) -> Vec<VCardValue> {
+    comps
+        .into_iter()
+        .map(|c| match c.as_slice() {
+            [] => VCardValue::Text(String::new()),
+            [one] => VCardValue::Text(one.clone()),
+            many => VCardValue::Component(many.to_vec()),
+        })
+        .collect()
+}
+
+fn write_into(out: &mut String, c: &Contact, version: VCardVersion) {
+    out.push_str("BEGIN:VCARD\r\n");
+    out.push_str(match version {
+        VCardVersion::V4 => "VERSION:4.0\r\n",
+        VCardVersion::V3 => "VERSION:3.0\r\n",
+    });
+    let mut w = CardWriter {
+        out,
+        v4: version == VCardVersion::V4,
+    };
+    if let Some(k) = &c.kind {
+        w.meta_entry(
+            &c.meta,
+            "KIND",
+            VCardProperty::Kind,
+            vec![],
+            vec![VCardValue::Text(k.clone())],
+        );
+    }
+    w.meta_entry(
+        &c.meta,
+        "FN",
+        VCardProperty::Fn,
+        vec![],
+        vec![VCardValue::Text(c.formatted_name.clone())],
+    );
+    if let Some(n) = &c.name {
+        let mut comps = vec![&n.family, &n.given, &n.additional, &n.prefixes, &n.suffixes];
+        comps.extend(n.extra_components.iter());
+        w.meta_entry(&c.meta, "N", VCardProperty::N, vec![], comp_values(comps));
+    }
+    if !c.nicknames.is_empty() {
+        let values = c.nicknames.iter().cloned().map(VCardValue::Text).collect();
+        w.meta_entry(&c.meta, "NICKNAME", VCardProperty::Nickname, vec![], values);
+    }
+    for p in &c.photos {
+        let (mut params, value) = match &p.source {
+            PhotoSource::Uri(u) => (vec![], VCardValue::Text(u.clone())),
+            PhotoSource::Inline { media_type, data } => (
+                vec![],
+                VCardValue::Binary(calcard::common::Data {
+                    content_type: media_type.clone(),
+                    data: data.0.clone(),
+                }),
+            ),
+            // A streamed photo must be inlined by the importer before
+            // writing; written alone it is a `dtp-media:` placeholder URI.
+            PhotoSource::Ref(r) => (vec![], VCardValue::Text(format!("dtp-media:{}", r.key))),
+        };
+        params.extend(to_params(&p.params));
+        w.entry(p.group.as_ref(), VCardProperty::Photo, params, vec![value]);
+    }
+    for (slot, key, prop) in [
+        (&c.birthday, "BDAY", VCardProperty::Bday),
+        (&c.anniversary, "ANNIVERSARY", VCardProperty::Anniversary),
+    ] {
+        match slot {
+            Some(DateOrText::Date(d)) => w.meta_entry(
+                &c.meta,
+                key,
+                prop,
+                vec![],
+                vec![VCardValue::PartialDateTime(from_partial(d))],
+            ),
+            Some(DateOrText::Text(t)) => w.meta_entry(
+                &c.meta,
+                key,
+                prop,
+                vec![VCardParameter {
+                    name: VCardParameterName::Value,
+                    value: VCardParameterValue::ValueType(VCardValueType::Text),
+                }],
+                vec![VCardValue::Text(t.clone())],
+            ),
+            None => {}
+        }
+    }
+    for a in &c.addresses {
+        let mut comps = vec![
+            &a.po_box,
+            &a.extended,
+            &a.street,
+            &a.locality,
+            &a.region,
+            &a.postal_code,
+            &a.country,
+        ];
+        comps.extend(a.extra_components.iter());
+        let params = typed_params(&a.types, a.pref, a.label.as_deref(), &a.params, version);
+        w.entry(
+            a.group.as_ref(),
+            VCardProperty::Adr,
+            params,
+            comp_values(comps),
+        );
+    }
+    for (list, prop) in [
+        (&c.phones, VCardProperty::Tel),
+        (&c.emails, VCardProperty::Email),
+        (&c.ims, VCardProperty::Impp),
+        (&c.titles, VCardProperty::Title),
+        (&c.roles, VCardProperty::Role),
+    ] {
+        for tv in list {
+            let params = typed_params(&tv.types, tv.pref, None, &tv.params, version);
+            w.entry(
+                tv.group.as_ref(),
+                prop.clone(),
+                params,
+                vec![VCardValue::Text(tv.value.clone())],
+            );
+        }
+    }
+    for o in &c.organizations {
+        let params = typed_params(&o.types, None, None, &o.params, version);
+        let mut values = vec![VCardValue::Text(o.name.clone())];
+        values.extend(o.units.iter().cloned().map(VCardValue::Text));
+        w.entry(o.group.as_ref(), VCardProperty::Org, params, values);
+    }
+    for (list, prop) in [
+        (&c.related, VCardProperty::Related),
+        (&c.notes, VCardProperty::Note),
+        (&c.urls, VCardProperty::Url),
+    ] {
+        for tv in list {
+            let params = typed_params(&tv.types, tv.pref, None, &tv.params, version);
+            w.entry(
+                tv.group.as_ref(),
+                prop.clone(),
+                params,
+                vec![VCardValue::Text(tv.value.clone())],
+            );
+        }
+    }
+    if !c.categories.is_empty() {
+        let values = c.categories.iter().cloned().map(VCardValue::Text).collect();
+        w.meta_entry(
+            &c.meta,
+            "CATEGORIES",
+            VCardProperty::Categories,
+            vec![],
+            values,
+        );
+    }
+    if let Some(u) = &c.uid {
+        w.meta_entry(
+            &c.meta,
+            "UID",
+            VCardProperty::Uid,
+            vec![],
+            vec![VCardValue::Text(u.clone())],
+        );
+    }
+    if let Some(r) = &c.revision {
+        w.meta_entry(
+            &c.meta,
+            "REV",
+            VCardProperty::Rev,
+            vec![],
+            vec![VCardValue::PartialDateTime(from_partial(r))],
+        );
+    }
+    for p in &c.properties {
+        content_line(w.out, p.group.as_deref(), &p.name, &p.params, &p.value);
+    }
+    w.out.push_str("END:VCARD\r\n");
+}
