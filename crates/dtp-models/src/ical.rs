@@ -42,10 +42,9 @@ use crate::error::{ConversionError, ConversionErrorKind};
 use crate::props::{Component, MetaMap, Param, PropMeta, RawProperty};
 use crate::tasks::Task;
 use crate::text::{
-    content_line, decode_input, line_of, line_of_property, push_param, structure_warnings,
-    value_of_written_line,
+    content_line, decode_input, line_of, line_of_property, push_param, structural_error,
+    structure_warnings, value_of_written_line,
 };
-use crate::vcard::structural_error;
 use crate::{DateTimeValue, InlineBytes, Parsed, Warning};
 
 /// The `PRODID` written when a calendar carries none.

@@ -3,7 +3,10 @@
 //! `calcard`'s; these helpers only *write*, mirroring `calcard`'s own writer
 //! so that what is written reads back the same.
 
+use calcard::Entry;
+
 use crate::Warning;
+use crate::error::{ConversionError, ConversionErrorKind};
 use crate::props::Param;
 
 /// Longest line, in octets, before folding (RFC 5545 / RFC 6350).
@@ -157,6 +160,7 @@ pub(crate) fn line_of_property(text: &str, name: &str, value: &str) -> Option<us
 }
 
 /// Escapes a TEXT value (backslash, newline, CR, and optionally `;` `,`).
+#[cfg_attr(not(feature = "icalendar"), allow(dead_code))]
 pub(crate) fn escape_text(out: &mut String, value: &str, semicolon: bool, comma: bool) {
     for ch in value.chars() {
         match ch {
@@ -171,6 +175,7 @@ pub(crate) fn escape_text(out: &mut String, value: &str, semicolon: bool, comma:
 }
 
 /// Escaped TEXT value.
+#[cfg_attr(not(feature = "icalendar"), allow(dead_code))]
 pub(crate) fn escaped(value: &str) -> String {
     let mut s = String::with_capacity(value.len() + 4);
     escape_text(&mut s, value, true, true);
@@ -269,5 +274,35 @@ pub(crate) fn push_param(params: &mut Vec<Param>, name: &str, value: Option<Stri
             name: name.to_string(),
             values: v.into_iter().collect(),
         }),
+    }
+}
+
+/// The typed error for a structural `calcard` entry.
+pub(crate) fn structural_error(text: &str, entry: Entry, expected: &str) -> ConversionError {
+    match entry {
+        Entry::UnexpectedComponentEnd { expected: e, found } => ConversionError::new(
+            ConversionErrorKind::MismatchedComponentEnd,
+            line_of(text, &format!("END:{}", found.as_str())),
+            Some("END"),
+            format!("END:{} closes BEGIN:{}", found.as_str(), e.as_str()),
+        ),
+        Entry::UnterminatedComponent(name) => ConversionError::new(
+            ConversionErrorKind::UnterminatedComponent,
+            line_of(text, &format!("BEGIN:{name}")),
+            Some("BEGIN"),
+            format!("BEGIN:{name} is never closed"),
+        ),
+        Entry::TooManyComponents => ConversionError::new(
+            ConversionErrorKind::TooManyComponents,
+            None,
+            None,
+            "too many nested components",
+        ),
+        _ => ConversionError::new(
+            ConversionErrorKind::NoData,
+            None,
+            None,
+            format!("no BEGIN:{expected} found"),
+        ),
     }
 }
