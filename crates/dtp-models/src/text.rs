@@ -306,3 +306,101 @@ pub(crate) fn structural_error(text: &str, entry: Entry, expected: &str) -> Conv
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_keeps_lines_within_75_octets_and_characters_whole() {
+        let value = "é".repeat(100);
+        let mut out = String::new();
+        content_line(&mut out, None, "NOTE", &[], &value);
+        for line in out.split("\r\n").filter(|l| !l.is_empty()) {
+            assert!(line.len() <= 75, "{} octets: {line:?}", line.len());
+        }
+        let unfolded = out.replace("\r\n ", "");
+        assert_eq!(unfolded, format!("NOTE:{value}\r\n"));
+    }
+
+    #[test]
+    fn parameters_are_quoted_and_escaped_like_calcard() {
+        let mut out = String::new();
+        let params = [
+            Param::new("TYPE", &["work", "a,b"]),
+            Param::new("LABEL", &["1 Main St\nSpringfield"]),
+            Param::new("PREF", &[]),
+        ];
+        content_line(&mut out, Some("item1"), "ADR", &params, ";;1 Main St");
+        assert_eq!(
+            out,
+            "item1.ADR;TYPE=work,\"a,b\";LABEL=\"1 Main St\\nSpringfield\";PREF:;;1 Main St\r\n"
+        );
+    }
+
+    #[test]
+    fn text_escaping_covers_the_special_characters() {
+        assert_eq!(escaped("a;b,c\\d\ne\rf"), "a\\;b\\,c\\\\d\\ne\\rf");
+    }
+
+    #[test]
+    fn value_of_written_line_skips_quoted_colons_and_unfolds() {
+        let line = "ATTENDEE;CN=\"Doe: John\";ROLE=CHAIR:mailto:j\r\n @example.org\r\n";
+        assert_eq!(value_of_written_line(line), "mailto:j@example.org");
+    }
+
+    #[test]
+    fn push_param_merges_consecutive_values_only() {
+        let mut p = Vec::new();
+        push_param(&mut p, "TYPE", Some("a".into()));
+        push_param(&mut p, "TYPE", Some("b".into()));
+        push_param(&mut p, "PREF", None);
+        push_param(&mut p, "TYPE", Some("c".into()));
+        let names: Vec<(&str, usize)> = p
+            .iter()
+            .map(|x| (x.name.as_str(), x.values.len()))
+            .collect();
+        assert_eq!(names, [("TYPE", 2), ("PREF", 0), ("TYPE", 1)]);
+    }
+
+    #[test]
+    fn decoding_prefers_utf8_then_unfolded_utf8_then_declared_charset() {
+        let mut w = Vec::new();
+        assert_eq!(
+            decode_input(b"\xEF\xBB\xBFFN:Z\xC3\xBCrich", &mut w),
+            "FN:Zürich"
+        );
+        // A fold inside a two-byte character.
+        assert_eq!(decode_input(b"FN:Z\xC3\r\n \xBCrich", &mut w), "FN:Zürich");
+        assert!(w.is_empty());
+        // ISO-8859-1 declared.
+        let s = decode_input(b"N;CHARSET=ISO-8859-1:M\xFCller", &mut w);
+        assert_eq!(s, "N;CHARSET=ISO-8859-1:Müller");
+        assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn line_numbers_of_properties() {
+        let text = "BEGIN:VCARD\nFN:A\nitem1.REV:x\nREV:yesterday\n";
+        assert_eq!(line_of_property(text, "REV", "yesterday"), Some(4));
+        assert_eq!(line_of_property(text, "REV", "nothing like it"), Some(3));
+        assert_eq!(line_of_property(text, "NOTE", ""), None);
+        assert_eq!(line_of(text, "FN:A"), Some(2));
+    }
+
+    #[test]
+    fn structure_warnings_report_mismatches_and_unclosed_components() {
+        let mut w = Vec::new();
+        structure_warnings("BEGIN:A\nBEGIN:B\nEND:A\nEND:C\nBEGIN:D\n", &mut w);
+        let got: Vec<(Option<usize>, Option<&str>)> =
+            w.iter().map(|x| (x.line, x.property.as_deref())).collect();
+        assert_eq!(
+            got,
+            [
+                (Some(2), Some("BEGIN")),
+                (Some(4), Some("END")),
+                (Some(5), Some("BEGIN"))
+            ]
+        );
+    }
+}
