@@ -733,7 +733,20 @@ fn take(f: &mut Fields, entry: &ICalendarEntry, kind: Kind) -> bool {
             true
         }
         P::Attach if ev => {
+            let binary = entry.params.iter().any(|p| {
+                p.name == ICalendarParameterName::Value
+                    && matches!(
+                        p.value,
+                        ICalendarParameterValue::Value(ICalendarValueType::Binary)
+                    )
+            });
             let (value, skip) = match entry.values.as_slice() {
+                // calcard hands back base64 that decodes to UTF-8 as text;
+                // VALUE=BINARY says what it is.
+                [ICalendarValue::Uri(Uri::Location(s))] | [ICalendarValue::Text(s)] if binary => (
+                    AttachmentValue::Inline(InlineBytes(s.clone().into_bytes())),
+                    vec![ICalendarParameterName::Value],
+                ),
                 [ICalendarValue::Uri(Uri::Location(s))] | [ICalendarValue::Text(s)] => {
                     (AttachmentValue::Uri(s.clone()), vec![])
                 }

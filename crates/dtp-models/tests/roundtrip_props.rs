@@ -6,8 +6,8 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use dtp_models::calendar::{
-    Alarm, CalAddress, Calendar, CalendarData, CalendarObject, Classification, Event, Geo,
-    RecurrenceDate, Status, Transparency,
+    Alarm, Attachment, AttachmentValue, CalAddress, Calendar, CalendarData, CalendarObject,
+    Classification, Event, Geo, RecurrenceDate, Status, Transparency,
 };
 use dtp_models::contacts::{
     Address, AddressBook, Contact, ContactsData, Organization, Photo, PhotoSource, StructuredName,
@@ -16,7 +16,7 @@ use dtp_models::contacts::{
 use dtp_models::ical::{parse_icalendar, write_icalendar};
 use dtp_models::mail::{Flags, Folder, HeaderView, MailData, Message, RawMessage, SpecialUse};
 use dtp_models::media::{Album, CaptureTime, GeoLocation, MediaData, MediaItem, MediaKind};
-use dtp_models::props::RawProperty;
+use dtp_models::props::{Component, Param, RawProperty};
 use dtp_models::schema::{Page, Versioned};
 use dtp_models::tasks::{Task, TaskList, TasksData};
 use dtp_models::vcard::{VCardVersion, parse_vcards, write_vcard};
@@ -90,9 +90,52 @@ fn utc_value() -> impl Strategy<Value = DateTimeValue> {
 
 fn raw_props() -> impl Strategy<Value = Vec<RawProperty>> {
     vec(
-        ("X-[A-Z]{1,8}", "[a-zA-Z0-9 .]{0,12}").prop_map(|(n, v)| RawProperty::new(n, v)),
+        (
+            "X-[A-Z]{1,8}",
+            "[a-zA-Z0-9 .]{0,12}",
+            option::of(("X-[A-Z]{1,5}", vec("[a-zA-Z0-9 :;,.]{1,8}", 1..3))),
+        )
+            .prop_map(|(n, v, p)| {
+                let r = RawProperty::new(n, v);
+                match p {
+                    Some((pn, pv)) => {
+                        let pv: Vec<&str> = pv.iter().map(String::as_str).collect();
+                        r.with_param(Param::new(pn, &pv))
+                    }
+                    None => r,
+                }
+            }),
         0..3,
     )
+}
+
+fn vtimezone() -> impl Strategy<Value = Component> {
+    (
+        prop::sample::select(vec![
+            "Europe/Berlin",
+            "America/New_York",
+            "Custom Zone, Inc",
+        ]),
+        prop::sample::select(vec![
+            ("+0100", "+0200"),
+            ("-0500", "-0400"),
+            ("+0530", "+0530"),
+        ]),
+    )
+        .prop_map(|(tzid, (std, dst))| {
+            Component::new("VTIMEZONE")
+                .with_property(RawProperty::new("TZID", tzid.replace(',', "\\,")))
+                .with_component(
+                    Component::new("STANDARD")
+                        .with_property(RawProperty::new("DTSTART", "19701025T030000"))
+                        .with_property(RawProperty::new(
+                            "RRULE",
+                            "FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10",
+                        ))
+                        .with_property(RawProperty::new("TZOFFSETFROM", dst))
+                        .with_property(RawProperty::new("TZOFFSETTO", std)),
+                )
+        })
 }
 
 // ------------------------------------------------------------ contacts
@@ -336,7 +379,34 @@ fn event_body(uid: String) -> impl Strategy<Value = Event> {
         ),
         (
             vec(date_time_value(), 0..3),
-            vec(date_time_value().prop_map(RecurrenceDate::At), 0..2),
+            vec(
+                prop_oneof![
+                    date_time_value().prop_map(RecurrenceDate::At),
+                    (
+                        prop::sample::select(vec![
+                            "19970101T180000Z/PT5H30M",
+                            "19970101T180000/19970102T070000"
+                        ]),
+                        option::of(Just("Europe/Berlin".to_string())),
+                    )
+                        .prop_map(|(p, tzid)| RecurrenceDate::Period {
+                            period: p.to_string(),
+                            tzid
+                        }),
+                ],
+                0..2,
+            ),
+            vec(
+                prop_oneof![
+                    "https://example\\.org/[a-z]{1,8}\\.pdf".prop_map(Attachment::uri),
+                    vec(any::<u8>(), 1..40).prop_map(|b| {
+                        let mut a = Attachment::uri("");
+                        a.value = AttachmentValue::Inline(InlineBytes(b));
+                        a
+                    }),
+                ],
+                0..2,
+            ),
         ),
         (
             option::of(prop::sample::select(vec![
@@ -373,7 +443,7 @@ fn event_body(uid: String) -> impl Strategy<Value = Event> {
             move |(
                 (summary, desc, loc, geo),
                 (start, end, rrule),
-                (exdate, rdate),
+                (exdate, rdate, attachments),
                 (status, transp, class, prio),
                 (org, att, alarms, cats),
                 (url, created, modified, stamp, seq, props),
@@ -387,6 +457,7 @@ fn event_body(uid: String) -> impl Strategy<Value = Event> {
                 e.rrule = rrule;
                 e.exdate = exdate;
                 e.rdate = rdate;
+                e.attachments = attachments;
                 e.status = status;
                 e.transparency = transp;
                 e.class = class;
@@ -486,9 +557,11 @@ fn calendar() -> impl Strategy<Value = Calendar> {
         option::of(ftext()),
         option::of("#[0-9a-f]{6}"),
         option::of("Europe/[A-Z][a-z]{2,8}"),
+        vec(vtimezone(), 0..2),
     )
-        .prop_map(|(name, desc, color, tz)| {
+        .prop_map(|(name, desc, color, tz, zones)| {
             let mut c = Calendar::new("cal", name);
+            c.timezones = zones;
             c.description = desc;
             c.color = color;
             c.timezone = tz;
