@@ -16,7 +16,7 @@ use dtp_models::contacts::{
 use dtp_models::ical::{parse_icalendar, write_icalendar};
 use dtp_models::mail::{Flags, Folder, HeaderView, MailData, Message, RawMessage, SpecialUse};
 use dtp_models::media::{Album, CaptureTime, GeoLocation, MediaData, MediaItem, MediaKind};
-use dtp_models::props::{Component, Param, RawProperty};
+use dtp_models::props::{Component, Param, PropMeta, RawProperty};
 use dtp_models::schema::{Page, Versioned};
 use dtp_models::tasks::{Task, TaskList, TasksData};
 use dtp_models::vcard::{VCardVersion, parse_vcards, write_vcard};
@@ -149,13 +149,29 @@ fn typed_value() -> impl Strategy<Value = TypedValue> {
         ),
         option::of(1u8..=100),
         option::of("item[1-9]"),
+        option::of(prop_oneof![
+            "[a-z]{2}(-[A-Z]{2})?".prop_map(|l| Param::new("LANGUAGE", &[&l])),
+            vec("[a-zA-Z0-9 :;,.]{1,8}", 1..3).prop_map(|v| {
+                let v: Vec<&str> = v.iter().map(String::as_str).collect();
+                Param::new("X-SERVICE", &v)
+            }),
+        ]),
     )
-        .prop_map(|(v, types, pref, group)| {
+        .prop_map(|(v, types, pref, group, param)| {
             let mut t = TypedValue::new(v, &types);
             t.pref = pref;
             t.group = group;
+            t.params.extend(param);
             t
         })
+}
+
+fn meta() -> impl Strategy<Value = Option<PropMeta>> {
+    option::of((option::of("item[1-9]"), "[a-z]{2}").prop_map(|(g, lang)| {
+        let mut m = PropMeta::default().with_param(Param::new("LANGUAGE", &[&lang]));
+        m.group = g;
+        m
+    }))
 }
 
 fn comps() -> impl Strategy<Value = Vec<String>> {
@@ -301,7 +317,11 @@ fn contact() -> impl Strategy<Value = Contact> {
                     .collect();
                 c.titles = titles;
                 c.notes = notes;
-                c.urls = urls;
+                c.urls = urls.clone();
+                // The same generator feeds IMPP, RELATED and ROLE.
+                c.ims = urls.iter().take(1).cloned().collect();
+                c.related = c.titles.iter().take(1).cloned().collect();
+                c.roles = c.notes.iter().take(1).cloned().collect();
                 c.birthday = bday.map(DateOrText::Date);
                 c.anniversary = bday_text.map(DateOrText::Text);
                 c.categories = cats;
@@ -736,7 +756,10 @@ proptest! {
     }
 
     #[test]
-    fn contacts_survive_vcard4(c in contact()) {
+    fn contacts_survive_vcard4(c in contact(), fn_meta in meta(), n_meta in meta()) {
+        let mut c = c;
+        if let Some(m) = fn_meta { c.meta.insert("FN".into(), m); }
+        if let (Some(m), true) = (n_meta, c.name.is_some()) { c.meta.insert("N".into(), m); }
         let text = write_vcard(&c, VCardVersion::V4);
         let back = parse_vcards(text.as_bytes(), "book").unwrap();
         prop_assert!(back.warnings.is_empty(), "{:?}", back.warnings);
@@ -755,8 +778,19 @@ proptest! {
         let text = write_vcard(&c, VCardVersion::V3);
         let back = parse_vcards(text.as_bytes(), "book").unwrap().value.remove(0);
         let rank_free = |mut c: Contact| {
-            for list in [&mut c.emails, &mut c.phones, &mut c.urls, &mut c.titles, &mut c.notes] {
-                for v in list.iter_mut() { v.pref = v.pref.map(|_| 1); }
+            for list in [
+                &mut c.emails,
+                &mut c.phones,
+                &mut c.urls,
+                &mut c.ims,
+                &mut c.related,
+                &mut c.titles,
+                &mut c.roles,
+                &mut c.notes,
+            ] {
+                for v in list.iter_mut() {
+                    v.pref = v.pref.map(|_| 1);
+                }
             }
             for a in &mut c.addresses { a.pref = a.pref.map(|_| 1); }
             c
