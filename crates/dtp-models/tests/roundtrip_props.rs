@@ -511,7 +511,26 @@ fn event() -> impl Strategy<Value = Event> {
                     }
                     seen.push(rid.clone());
                     o.recurrence_id = Some(rid);
+                    // This and all later occurrences.
+                    if seen.len() == 2 {
+                        o.meta.insert(
+                            "RECURRENCE-ID".into(),
+                            PropMeta::default().with_param(Param::new("RANGE", &["THISANDFUTURE"])),
+                        );
+                    }
                     master.overrides.push(o);
+                }
+                if master.summary.len() % 2 == 0 {
+                    master.meta.insert(
+                        "SUMMARY".into(),
+                        PropMeta::default().with_param(Param::new("LANGUAGE", &["de-CH"])),
+                    );
+                }
+                if master.start.as_ref().is_some_and(|s| !s.is_date()) {
+                    master.meta.insert(
+                        "DTSTART".into(),
+                        PropMeta::default().with_param(Param::new("X-ORIGINAL", &["a:b", "c"])),
+                    );
                 }
                 master
             })
