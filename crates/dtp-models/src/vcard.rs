@@ -138,7 +138,7 @@ fn contact_from_vcard(
         }
         let unfit_before = is_unfit_candidate(&c, entry, have_fn);
         if !take_modelled(&mut c, entry, &mut have_fn) {
-            let raw = raw_property(entry, warnings);
+            let raw = raw_property(entry);
             if unfit_before {
                 warnings.push(Warning::new(
                     line_of_property(text, &raw.name, &raw.value),
@@ -209,7 +209,7 @@ fn params_of(entry: &VCardEntry) -> Vec<Param> {
 }
 
 /// The entry kept verbatim.
-fn raw_property(entry: &VCardEntry, _warnings: &mut Vec<Warning>) -> RawProperty {
+fn raw_property(entry: &VCardEntry) -> RawProperty {
     let mut e = entry.clone();
     e.group = None;
     let mut s = String::new();
