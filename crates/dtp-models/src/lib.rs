@@ -39,6 +39,10 @@
 //!   writes as `Z`;
 //! * in vCard 3.0 output: `PREF` ranks (3.0 has only `TYPE=pref`) and dates
 //!   without a year (3.0 has no syntax for them);
+//! * verbatim vCard properties with binary values (`LOGO`, `SOUND`, `KEY`)
+//!   are written as `ENCODING=b` base64 even in 4.0 output (read back
+//!   by `calcard` and most 4.0 readers, but not the `data:` URI form 4.0
+//!   prefers);
 //! * input that is neither UTF-8 nor in the charset it declares is read as
 //!   ISO-8859-1 (with a warning), so no byte is dropped.
 //!
