@@ -10,6 +10,9 @@
 //! ```text
 //! cargo bench --bench driver
 //! ```
+//!
+//! Four benchmarks (two stores × two page sizes) of 20,000 items each; about
+//! half a minute in all with the default settings.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -91,7 +94,7 @@ fn bench_driver(c: &mut Criterion) {
     group.throughput(Throughput::Elements(ITEMS as u64));
     group.sample_size(10);
     group.warm_up_time(Duration::from_secs(1));
-    group.measurement_time(Duration::from_secs(5));
+    group.measurement_time(Duration::from_secs(2));
     for kind in [StoreKind::Memory, StoreKind::Sqlite] {
         for page_size in PAGE_SIZES {
             group.bench_with_input(
@@ -112,5 +115,10 @@ fn bench_driver(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_driver);
+criterion_group! {
+    name = benches;
+    // Fewer bootstrap resamples than the default: analysis stays quick.
+    config = Criterion::default().nresamples(20_000);
+    targets = bench_driver
+}
 criterion_main!(benches);
