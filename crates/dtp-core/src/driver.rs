@@ -609,11 +609,7 @@ impl TransferDriver {
                 let keys: Vec<String> = page
                     .items
                     .iter()
-                    .map(|i| {
-                        crate::ImportKey::item(data_type, i.source_id())
-                            .as_str()
-                            .to_string()
-                    })
+                    .map(|i| crate::ImportKey::item(data_type, i.source_id()).into_string())
                     .collect();
                 executor.prefetch(&keys).await?;
                 let ctx = ImportContext {
@@ -699,25 +695,27 @@ impl TransferDriver {
         known_errors: &HashSet<String>,
         data_type: DataType,
     ) -> (Counters, Checkpoint) {
-        let outcome = executor.drain_page();
+        let outcome = executor.drain_page(keys);
         let mut delta = Counters::default();
-        for (item, key) in page.items.iter().zip(keys) {
-            if outcome.new_keys.contains(key) {
-                delta.items += 1;
-                delta.bytes += item.size_bytes();
-                run.emit(|| TransferEvent::ItemImported {
-                    data_type,
-                    item_id: item.source_id().to_string(),
-                    name: item.display_name().to_string(),
-                    bytes: item.size_bytes(),
-                });
-            } else if outcome.stored_keys.contains(key) {
-                delta.skipped += 1;
+        for (item, origin) in page.items.iter().zip(&outcome.item_origins) {
+            match origin {
+                Some(crate::executor::Origin::New) => {
+                    delta.items += 1;
+                    delta.bytes += item.size_bytes();
+                    run.emit(|| TransferEvent::ItemImported {
+                        data_type,
+                        item_id: item.source_id().to_string(),
+                        name: item.display_name().to_string(),
+                        bytes: item.size_bytes(),
+                    });
+                }
+                Some(crate::executor::Origin::Stored) => delta.skipped += 1,
+                None => {}
             }
         }
         for c in &page.containers {
             if outcome
-                .new_keys
+                .new_containers
                 .contains(crate::ImportKey::container(data_type, c.source_id()).as_str())
             {
                 delta.containers += 1;
@@ -728,8 +726,9 @@ impl TransferDriver {
             Vec::new()
         } else {
             outcome
-                .new_keys
+                .results
                 .iter()
+                .map(|(k, _)| k)
                 .filter(|k| known_errors.contains(*k))
                 .cloned()
                 .collect()

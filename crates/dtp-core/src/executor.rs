@@ -75,6 +75,11 @@ impl ImportKey {
         &self.text
     }
 
+    /// The key as stored, without a copy.
+    pub(crate) fn into_string(self) -> String {
+        self.text
+    }
+
     /// The source id inside the key.
     pub fn source_id(&self) -> &str {
         &self.text[self.prefix_len..]
@@ -146,10 +151,13 @@ impl fmt::Debug for IdempotentExecutor {
 /// What one page's import left behind, drained at checkpoint.
 #[derive(Debug, Default)]
 pub(crate) struct PageOutcome {
+    /// New results (items and containers) to write with the checkpoint.
     pub results: Vec<(String, String)>,
     pub failures: Vec<ItemError>,
-    pub new_keys: std::collections::HashSet<String>,
-    pub stored_keys: std::collections::HashSet<String>,
+    /// For each of the page's item keys, how its result came to be known.
+    pub item_origins: Vec<Option<Origin>>,
+    /// Container keys that got their result in this page.
+    pub new_containers: std::collections::HashSet<String>,
 }
 
 impl IdempotentExecutor {
@@ -268,23 +276,27 @@ impl IdempotentExecutor {
     }
 
     /// Takes what the current page produced and forgets its item results.
-    pub(crate) fn drain_page(&self) -> PageOutcome {
+    /// `item_keys` are the page's item keys, in page order: the outcome says
+    /// for each how its result came to be known. Keys and results are moved
+    /// out of the map, not copied, and each key is hashed once.
+    pub(crate) fn drain_page(&self, item_keys: &[String]) -> PageOutcome {
         let mut st = self.lock();
-        let mut out = PageOutcome::default();
+        let mut out = PageOutcome {
+            item_origins: item_keys
+                .iter()
+                .map(|k| st.items.get(k.as_str()).map(|(_, o)| *o))
+                .collect(),
+            ..PageOutcome::default()
+        };
+        out.results.reserve(st.items.len());
         for (k, (v, origin)) in st.items.drain() {
-            match origin {
-                Origin::New => {
-                    out.new_keys.insert(k.clone());
-                    out.results.push((k, v));
-                }
-                Origin::Stored => {
-                    out.stored_keys.insert(k);
-                }
+            if origin == Origin::New {
+                out.results.push((k, v));
             }
         }
         for (k, (v, origin)) in st.containers.iter_mut() {
             if *origin == Origin::New {
-                out.new_keys.insert(k.clone());
+                out.new_containers.insert(k.clone());
                 out.results.push((k.clone(), v.clone()));
                 *origin = Origin::Stored;
             }

@@ -362,19 +362,25 @@ impl JobStore for SqliteJobStore {
         let id = id.clone();
         let keys = keys.to_vec();
         self.run(move |conn| {
-            let mut stmt = conn
-                .prepare_cached("SELECT value FROM results WHERE job_id = ?1 AND key = ?2")
-                .map_err(db_err)?;
+            // One read transaction for the whole batch: outside a transaction
+            // every statement takes and releases the file locks (fcntl) again.
+            let tx = conn.transaction().map_err(db_err)?;
             let mut found = HashMap::new();
-            for k in keys {
-                let v: Option<String> = stmt
-                    .query_row(params![id.as_str(), k], |r| r.get(0))
-                    .optional()
+            {
+                let mut stmt = tx
+                    .prepare_cached("SELECT value FROM results WHERE job_id = ?1 AND key = ?2")
                     .map_err(db_err)?;
-                if let Some(v) = v {
-                    found.insert(k, v);
+                for k in keys {
+                    let v: Option<String> = stmt
+                        .query_row(params![id.as_str(), k], |r| r.get(0))
+                        .optional()
+                        .map_err(db_err)?;
+                    if let Some(v) = v {
+                        found.insert(k, v);
+                    }
                 }
             }
+            tx.commit().map_err(db_err)?;
             Ok(found)
         })
         .await
