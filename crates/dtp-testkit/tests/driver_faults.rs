@@ -314,3 +314,42 @@ async fn transient_errors_are_retried_and_exhausted_retries_stop_the_job_resumab
             .is_exact()
     );
 }
+
+/// Panics on its third page.
+struct PanickyExporter {
+    inner: MemoryExporter<ContactsData>,
+    calls: AtomicU32,
+}
+
+#[async_trait]
+impl Exporter<ContactsData> for PanickyExporter {
+    async fn export(
+        &self,
+        ctx: &dtp_core::ExportContext,
+        auth: &AuthData,
+        cursor: &dtp_core::Cursor,
+    ) -> Result<dtp_core::ExportPage<ContactsData>> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 2 {
+            panic!("exporter bug");
+        }
+        self.inner.export(ctx, auth, cursor).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_exporter_stops_the_job_instead_of_completing_it() {
+    let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
+    let exporter = Arc::new(PanickyExporter {
+        inner: MemoryExporter::generated(DatasetSpec::new(2, 30).with_page_size(10)),
+        calls: AtomicU32::new(0),
+    });
+    let importer = Arc::new(MemoryImporter::<ContactsData>::new());
+    let job = common::new_job::<ContactsData>(&store).await;
+    let report = TransferDriver::new(store)
+        .run(&job, Transfer::new(exporter, importer))
+        .await
+        .unwrap();
+    assert_eq!(report.state, JobState::Stopped, "{report}");
+    assert_eq!(report.stop_reason.unwrap().kind, "internal");
+    assert!(!report.unfinished.is_empty());
+}
