@@ -71,9 +71,17 @@ pub(crate) fn scan_calendars(archive: &LocalArchive) -> Result<Index<CalendarDat
     for (file, rel) in ics_files(archive, CALENDARS)? {
         let bytes = std::fs::read(&file).map_err(|e| io_error(e, &rel))?;
         let obj = read_object(&bytes, &rel, &stem(&file))?;
-        let mut cal = archive
-            .container_record::<Calendar>(&rel)
-            .unwrap_or(obj.calendar);
+        // The stored record (what the source said) wins; time zones the
+        // file defines fill in when the record has none.
+        let mut cal = match archive.container_record::<Calendar>(&rel) {
+            Some(mut record) => {
+                if record.timezones.is_empty() {
+                    record.timezones = obj.calendar.timezones;
+                }
+                record
+            }
+            None => obj.calendar,
+        };
         cal.id = rel.clone();
         containers.push(cal);
         for mut ev in obj.events {
