@@ -2,7 +2,7 @@
 //! in file names (`<unique>:2,FRS`), keywords as Dovecot's lower-case
 //! letters listed in the folder's `dovecot-keywords`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use chrono::{DateTime, FixedOffset};
@@ -257,17 +257,21 @@ impl LocalArchive {
         let mut wrote = false;
         for rel in &folders {
             let dir = self.path(rel)?;
-            let exists = ["cur", "new"].iter().any(|sub| {
-                fsutil::list_dir(&dir.join(sub))
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|p| {
-                        p.file_name()
-                            .and_then(|n| n.to_str())
-                            .is_some_and(|n| n == unique || n.starts_with(&format!("{unique}:")))
-                    })
+            // The folder's message names, listed once per run.
+            let names = self.state::<HashSet<String>>(&format!("{rel}#uniques"));
+            let mut names = names.lock().await;
+            let known = names.get_or_insert_with(|| {
+                let mut set = HashSet::new();
+                for sub in ["cur", "new"] {
+                    for p in fsutil::list_dir(&dir.join(sub)).unwrap_or_default() {
+                        if let Some(n) = p.file_name().and_then(|n| n.to_str()) {
+                            set.insert(n.split(':').next().unwrap_or(n).to_string());
+                        }
+                    }
+                }
+                set
             });
-            if exists {
+            if known.contains(&unique) {
                 continue;
             }
             let kws = self.keywords(rel, &m.flags.keywords).await?;
@@ -287,6 +291,7 @@ impl LocalArchive {
                     }
                 }
             }
+            known.insert(unique.clone());
             if let Some(d) = m.internal_date {
                 let when = std::time::SystemTime::from(d);
                 if let Ok(f) = std::fs::File::options().write(true).open(&target) {
