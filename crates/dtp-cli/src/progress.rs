@@ -9,12 +9,24 @@ use std::time::Duration;
 use dtp_core::{DataType, EventSink, TransferEvent};
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// `1.2 MiB (340 KiB/s)`: the total, and the rate of this run.
+fn bytes_msg(total: u64, this_run: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(0.001);
+    format!(
+        "{} ({}/s)",
+        HumanBytes(total),
+        HumanBytes((this_run as f64 / secs) as u64)
+    )
+}
+
 #[derive(Default)]
 struct TypeState {
     bar: Option<ProgressBar>,
     exported: u64,
     done: u64,
     bytes: u64,
+    start_bytes: u64,
+    skipped_run: u64,
     failed: u64,
 }
 
@@ -41,8 +53,16 @@ impl Progress {
 
     fn style() -> ProgressStyle {
         ProgressStyle::with_template(
-            "{prefix:>9.bold} [{bar:28.cyan/blue}] {pos:>5}/{len:5} items  {msg:>10}  {per_sec:>10}  ETA {eta}",
+            "{prefix:>9.bold} [{bar:28.cyan/blue}] {pos:>5}/{len:5} items  {rate:>11}  {msg:<24} ETA {eta}",
         )
+        .map(|s| {
+            s.with_key(
+                "rate",
+                |st: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0} items/s", st.per_sec());
+                },
+            )
+        })
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ")
     }
@@ -76,9 +96,10 @@ impl Progress {
             } => {
                 let st = types.entry(*data_type).or_default();
                 self.bar(st, *data_type);
-                st.done = counters.items + counters.skipped + counters.failed;
+                st.done = counters.items + counters.failed;
                 st.exported = st.done;
                 st.bytes = counters.bytes;
+                st.start_bytes = counters.bytes;
                 if let Some(b) = &st.bar {
                     b.set_length(st.exported);
                     b.set_position(st.done);
@@ -100,7 +121,7 @@ impl Progress {
                 let st = types.entry(*data_type).or_default();
                 st.exported += *items as u64;
                 if let Some(b) = &st.bar {
-                    b.set_length(st.exported.max(st.done));
+                    b.set_length(st.exported.saturating_sub(st.skipped_run).max(st.done));
                 }
             }
             TransferEvent::PageImported {
@@ -112,14 +133,16 @@ impl Progress {
                 ..
             } => {
                 let st = types.entry(*data_type).or_default();
-                st.done += items + skipped + failed;
+                // Items found done by an earlier run were counted then.
+                st.done += items + failed;
+                st.skipped_run += skipped;
                 st.bytes += bytes;
                 st.failed += failed;
                 match &st.bar {
                     Some(b) => {
-                        b.set_length(st.exported.max(st.done));
+                        b.set_length(st.exported.saturating_sub(st.skipped_run).max(st.done));
                         b.set_position(st.done);
-                        b.set_message(HumanBytes(st.bytes).to_string());
+                        b.set_message(bytes_msg(st.bytes, st.bytes - st.start_bytes, b.elapsed()));
                     }
                     None => eprintln!(
                         "{data_type}: {} items done ({}), {} failed",
@@ -167,8 +190,17 @@ impl Progress {
                 let st = types.entry(*data_type).or_default();
                 match &st.bar {
                     Some(b) => {
-                        b.set_length(st.done);
-                        b.finish_with_message(format!("{} {state}", HumanBytes(st.bytes)));
+                        let msg = format!(
+                            "{} {state}",
+                            bytes_msg(st.bytes, st.bytes - st.start_bytes, b.elapsed())
+                        );
+                        if state == "stopped" {
+                            // Keep the position where it stopped.
+                            b.abandon_with_message(msg);
+                        } else {
+                            b.set_length(st.done);
+                            b.finish_with_message(msg);
+                        }
                     }
                     None => eprintln!("{data_type}: {state}"),
                 }

@@ -24,7 +24,9 @@
 //! registry.register(Arc::new(Nothing));
 //! let (service, location) = registry.resolve("nothing:somewhere").unwrap();
 //! assert_eq!((service.name(), location), ("nothing", "somewhere"));
-//! assert!(registry.resolve("other:x").unwrap_err().message().contains("unknown service"));
+//! let unknown = registry.resolve("other:x").err().map(|e| e.message().to_string());
+//! assert!(unknown.unwrap_or_default().contains("unknown service `other`"));
+//! assert!(registry.resolve("nothing").is_err(), "no colon, no location");
 //! ```
 
 use std::any::Any;
@@ -242,5 +244,82 @@ impl Registry {
             )));
         }
         Ok((service, location))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AuthData, Cursor, ExportContext, ExportPage};
+    use async_trait::async_trait;
+    use dtp_models::contacts::ContactsData;
+    use dtp_models::tasks::TasksData;
+
+    struct Tasks;
+
+    #[async_trait]
+    impl Exporter<TasksData> for Tasks {
+        async fn export(
+            &self,
+            _ctx: &ExportContext,
+            _auth: &AuthData,
+            _cursor: &Cursor,
+        ) -> Result<ExportPage<TasksData>> {
+            Ok(ExportPage::new())
+        }
+    }
+
+    #[test]
+    fn endpoints_hand_out_what_they_hold_by_data_type() {
+        let hits = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let h = hits.clone();
+        let e = Endpoint::new()
+            .with_exporter::<TasksData>(Arc::new(Tasks))
+            .on_finish(move || {
+                h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            })
+            .on_summary(|| "3 new".into());
+        assert!(e.exporter::<TasksData>().is_some());
+        assert!(e.exporter::<ContactsData>().is_none());
+        assert!(e.importer::<TasksData>().is_none());
+        assert_eq!(e.exports(), vec![DataType::Tasks]);
+        assert!(e.imports().is_empty());
+        e.finish().unwrap();
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(e.summary().as_deref(), Some("3 new"));
+    }
+
+    #[test]
+    fn locations_split_at_the_first_colon() {
+        struct Dav;
+        impl ServiceFactory for Dav {
+            fn name(&self) -> &str {
+                "caldav"
+            }
+            fn description(&self) -> &str {
+                ""
+            }
+            fn auth(&self) -> AuthKind {
+                AuthKind::AppPassword
+            }
+            fn exports(&self) -> Vec<DataType> {
+                vec![DataType::Calendar]
+            }
+            fn imports(&self) -> Vec<DataType> {
+                Vec::new()
+            }
+            fn open(&self, _location: &str, _role: Role) -> Result<Endpoint> {
+                Ok(Endpoint::new())
+            }
+        }
+        let mut r = Registry::new();
+        r.register(Arc::new(Dav));
+        let (svc, loc) = r.resolve("caldav:https://host:8443/dav/").unwrap();
+        assert_eq!((svc.name(), loc), ("caldav", "https://host:8443/dav/"));
+        assert!(r.resolve("caldav:").is_err());
+        let err = r.resolve("imap:imaps://x").err().unwrap();
+        assert_eq!(err.kind(), &crate::ErrorKind::NotFound);
+        assert!(err.message().contains("caldav"), "lists what is known");
     }
 }
