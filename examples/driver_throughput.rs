@@ -19,8 +19,10 @@
 //!   temporary file unless `--db PATH` names one);
 //! - `--page-size P` records per exported page, and so per checkpoint
 //!   (default 1000);
-//! - `--containers C` address books the items are spread over (default 100;
-//!   must divide `N`);
+//! - `--containers C` address books the items are spread over (default 10;
+//!   must divide `N`). A page never spans two address books, so pages are
+//!   full only when each holds at least `P` items: compare peak RSS between
+//!   runs whose pages are the same size;
 //! - `--concurrency K` items imported at once (default 8);
 //! - `--lookahead L` pages the exporter may run ahead (default 4).
 
@@ -60,7 +62,7 @@ fn parse_args() -> Result<Args, String> {
         items: 100_000,
         store: StoreKind::Memory,
         page_size: 1000,
-        containers: 100,
+        containers: 10,
         concurrency: 8,
         lookahead: 4,
         db: None,

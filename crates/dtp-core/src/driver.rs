@@ -327,9 +327,13 @@ impl<M: DataModel> MediaSource for ExporterMedia<M> {
     }
 }
 
-/// The default page import: containers in order, then items with bounded
-/// concurrency, each through the idempotent executor.
-pub(crate) async fn import_page_default<M, I>(
+/// The default page import: containers in order, then items with at most
+/// [`ImportContext::item_concurrency`] in flight, each through the idempotent
+/// executor (with recovery lookups after a resume, retries and rate limits).
+///
+/// An importer that overrides [`Importer::import_page`] (say, to prepare a
+/// batch) can call this for the part it does not handle itself.
+pub async fn import_page_default<M, I>(
     importer: &I,
     ctx: &ImportContext,
     page: &ExportPage<M>,
@@ -629,7 +633,7 @@ impl TransferDriver {
                     }
                 };
                 let (delta, cp) =
-                    self.page_checkpoint(&executor, &page, &keys, &known_errors, data_type);
+                    self.page_checkpoint(&run, &executor, &page, &keys, &known_errors, data_type);
                 counters = add(counters, delta);
                 let done_page = imported.is_ok();
                 if done_page {
@@ -688,6 +692,7 @@ impl TransferDriver {
 
     fn page_checkpoint<M: DataModel>(
         &self,
+        run: &RunShared,
         executor: &IdempotentExecutor,
         page: &ExportPage<M>,
         keys: &[String],
@@ -700,6 +705,12 @@ impl TransferDriver {
             if outcome.new_keys.contains(key) {
                 delta.items += 1;
                 delta.bytes += item.size_bytes();
+                run.emit(|| TransferEvent::ItemImported {
+                    data_type,
+                    item_id: item.source_id().to_string(),
+                    name: item.display_name().to_string(),
+                    bytes: item.size_bytes(),
+                });
             } else if outcome.stored_keys.contains(key) {
                 delta.skipped += 1;
             }

@@ -35,6 +35,17 @@ pub enum TransferEvent {
         /// Items on the page.
         items: usize,
     },
+    /// An item was imported (emitted when its page is checkpointed).
+    ItemImported {
+        /// The data type.
+        data_type: DataType,
+        /// The source id.
+        item_id: String,
+        /// Its display name.
+        name: String,
+        /// Media bytes moved with it.
+        bytes: u64,
+    },
     /// A page was imported (counts are for this page).
     PageImported {
         /// The data type.

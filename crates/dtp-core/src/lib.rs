@@ -22,7 +22,7 @@ pub use auth::{
     AuthData, AuthDataGenerator, AuthMode, AuthRefresher, AuthSealer, OAuthTokens, SealedAuth,
 };
 pub use cursor::Cursor;
-pub use driver::{Transfer, TransferDriver, TransferOptions};
+pub use driver::{Transfer, TransferDriver, TransferOptions, import_page_default};
 pub use dtp_models::{DataModel, DataType, MediaRef, Record};
 pub use error::{Error, ErrorContext, ErrorKind, ErrorScope, Result};
 pub use events::{EventSink, TransferEvent, TransferReport};
