@@ -205,6 +205,20 @@ mod tests {
     }
 
     #[test]
+    fn io_errors_map_to_kinds_the_driver_acts_on() {
+        let kind = |k: io::ErrorKind| io_error(io::Error::from(k), "x").kind().as_str();
+        assert_eq!(kind(io::ErrorKind::StorageFull), "destination_full");
+        assert_eq!(kind(io::ErrorKind::QuotaExceeded), "destination_full");
+        assert_eq!(kind(io::ErrorKind::PermissionDenied), "permission_denied");
+        assert_eq!(kind(io::ErrorKind::ReadOnlyFilesystem), "permission_denied");
+        assert_eq!(kind(io::ErrorKind::NotFound), "not_found");
+        assert_eq!(kind(io::ErrorKind::Interrupted), "transient");
+        let full = io_error(io::Error::from(io::ErrorKind::StorageFull), "photos/a.jpg");
+        assert!(full.message().contains("no space left"), "{full}");
+        assert!(full.is_job_level(), "a full disk stops the job (resumable)");
+    }
+
+    #[test]
     fn resolve_refuses_paths_outside() {
         let root = Path::new("/archive");
         assert!(resolve(root, "../etc/passwd").is_err());

@@ -61,7 +61,10 @@ enum Command {
         json: bool,
     },
     /// Sign in to services and manage stored (encrypted) credentials.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  dtp auth login imap --username ada@example.org\n  dtp auth list\n  dtp auth logout imap"
+    )]
     Auth(AuthCommand),
     /// Move data from one service or archive into another.
     #[command(after_help = concat!("Examples:
@@ -112,6 +115,7 @@ Ctrl-C saves a checkpoint and prints the command that resumes the job.
 #[derive(Subcommand, Debug)]
 enum JobsCommand {
     /// Show one job's report.
+    #[command(after_help = "Examples:\n  dtp jobs show 3f2a\n  dtp jobs show 3f2a --json")]
     Show {
         /// The job id (or a unique prefix).
         job: String,

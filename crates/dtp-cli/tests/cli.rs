@@ -394,7 +394,11 @@ fn services_help_and_auth_without_secrets_on_the_command_line() {
         vec!["jobs", "--help"],
         vec!["verify", "--help"],
         vec!["services", "--help"],
+        vec!["auth", "--help"],
         vec!["auth", "login", "--help"],
+        vec!["auth", "list", "--help"],
+        vec!["auth", "logout", "--help"],
+        vec!["jobs", "show", "--help"],
     ] {
         let h = env.dtp().args(&sub).assert().success();
         let text = String::from_utf8_lossy(&h.get_output().stdout).to_string();
