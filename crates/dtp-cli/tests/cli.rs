@@ -537,3 +537,83 @@ fn the_archive_reads_back_with_independent_parsers() {
         "the photo is byte for byte the original"
     );
 }
+
+/// A killed process (SIGKILL, no chance to checkpoint) leaves no file that
+/// counts as done: resuming finishes with every photo exactly once, byte for
+/// byte.
+#[test]
+fn a_killed_transfer_resumes_to_exactly_one_intact_copy_of_everything() {
+    let env = Env::new();
+    let src = env.path("src");
+    let album = src.join("photos/Big");
+    std::fs::create_dir_all(&album).unwrap();
+    let n = 120;
+    for i in 0..n {
+        // 256 KiB of distinct bytes per photo.
+        let mut bytes = vec![0u8; 256 * 1024];
+        for (j, b) in bytes.iter_mut().enumerate() {
+            *b = (j as u32)
+                .wrapping_mul(2_654_435_761)
+                .wrapping_add(i * 7919)
+                .to_le_bytes()[1];
+        }
+        std::fs::write(album.join(format!("IMG_{i:04}.jpg")), bytes).unwrap();
+    }
+    let out = env.path("out");
+    let mut child = env
+        .std()
+        .args([
+            "transfer",
+            "--from",
+            &format!("local:{}", src.display()),
+            "--to",
+            &format!("local:{}", out.display()),
+            "--types",
+            "photos",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once some photos have landed.
+    let dest = out.join("photos/Big");
+    let start = Instant::now();
+    loop {
+        let landed = std::fs::read_dir(&dest).map(|d| d.count()).unwrap_or(0);
+        if landed >= 20 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "no progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let jobs = env.dtp().args(["jobs", "--json"]).assert().success();
+    let jobs = json_of(&jobs.get_output().stdout);
+    let job = jobs[0]["id"].as_str().unwrap().to_string();
+    assert_ne!(jobs[0]["state"], "complete", "killed before the end");
+
+    env.dtp().args(["resume", &job]).assert().success();
+    let jpgs: Vec<PathBuf> = std::fs::read_dir(&dest)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    assert_eq!(jpgs.len(), n as usize, "each photo exactly once");
+    for p in &jpgs {
+        let name = p.file_name().unwrap();
+        assert_eq!(
+            std::fs::read(p).unwrap(),
+            std::fs::read(album.join(name)).unwrap(),
+            "{name:?} is intact"
+        );
+    }
+    let verify = env
+        .dtp()
+        .args(["verify", &job, "--json"])
+        .assert()
+        .success();
+    let verify = json_of(&verify.get_output().stdout);
+    assert_eq!(verify["per_type"]["media"]["destination_items"], n);
+    assert_eq!(verify["ok"], true);
+}
