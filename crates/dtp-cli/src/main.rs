@@ -291,8 +291,10 @@ fn finish_run(
 
 async fn transfer(args: TransferArgs) -> Result<u8, CliError> {
     let registry = services::registry();
-    let wanted = run::parse_types(&args.types)?;
-    let from = run::open_side(&registry, &args.from, Role::Source)?;
+    let selection = run::parse_types(&args.types)?;
+    let wanted = selection.types.clone();
+    let from = run::open_side(&registry, &args.from, Role::Source)?
+        .only_media_kinds(selection.media_kinds.as_deref());
     let to_role = if args.dry_run {
         Role::Source
     } else {
@@ -361,6 +363,7 @@ async fn transfer(args: TransferArgs) -> Result<u8, CliError> {
     }
     let store = run::open_store()?;
     let job = run::create_job(&store, &from, &to, &types).await?;
+    run::save_selection(&job.id, &selection)?;
     if !args.json {
         eprintln!("job {}: {} → {}", job.id, job.source, job.destination);
     }
@@ -395,7 +398,9 @@ async fn resume(job: String, concurrency: usize, json: bool) -> Result<u8, CliEr
     let store = run::open_store()?;
     let record = run::find_job(&store, &job).await?;
     let registry = services::registry();
-    let from = run::open_side(&registry, &record.source, Role::Source)?;
+    let kinds = run::load_selection(&record.id).media_kinds;
+    let from =
+        run::open_side(&registry, &record.source, Role::Source)?.only_media_kinds(kinds.as_deref());
     let to = run::open_side(&registry, &record.destination, Role::Destination)?;
     if !json {
         eprintln!(
@@ -476,7 +481,9 @@ async fn verify(job: String, json: bool) -> Result<u8, CliError> {
     let store = run::open_store()?;
     let record = run::find_job(&store, &job).await?;
     let registry = services::registry();
-    let from = run::open_side(&registry, &record.source, Role::Source)?;
+    let kinds = run::load_selection(&record.id).media_kinds;
+    let from =
+        run::open_side(&registry, &record.source, Role::Source)?.only_media_kinds(kinds.as_deref());
     // The destination is read, not written.
     let to = run::open_side(&registry, &record.destination, Role::Source)?;
     let src = run::survey_side(&from, &record.data_types, true).await?;

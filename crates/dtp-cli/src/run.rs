@@ -12,7 +12,7 @@ use dtp_core::{
 use dtp_models::calendar::CalendarData;
 use dtp_models::contacts::ContactsData;
 use dtp_models::mail::MailData;
-use dtp_models::media::MediaData;
+use dtp_models::media::{MediaData, MediaKind};
 use dtp_models::tasks::TasksData;
 use futures::StreamExt;
 use serde::Serialize;
@@ -98,12 +98,35 @@ pub fn open_side(registry: &Registry, spec: &str, role: Role) -> Result<Side, Cl
     })
 }
 
-/// Parses `--types` (photos and videos both mean media).
-pub fn parse_types(list: &[String]) -> Result<Vec<DataType>, CliError> {
+/// What `--types` asked for: data types, and which media kinds when only
+/// photos or only videos were named.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Selection {
+    /// Data types, in [`DataType::ALL`] order.
+    pub types: Vec<DataType>,
+    /// `Some` when only photos or only videos are wanted.
+    pub media_kinds: Option<Vec<MediaKind>>,
+}
+
+/// Parses `--types` (photos and videos are both media; naming only one of
+/// them moves only that kind).
+pub fn parse_types(list: &[String]) -> Result<Selection, CliError> {
     let mut out = Vec::new();
+    let (mut photos, mut videos, mut media) = (false, false, false);
     for raw in list.iter().flat_map(|s| s.split(',')) {
         let t = match raw.trim().to_ascii_lowercase().as_str() {
-            "photos" | "videos" | "media" | "photo" | "video" => DataType::Media,
+            "photos" | "photo" => {
+                photos = true;
+                DataType::Media
+            }
+            "videos" | "video" => {
+                videos = true;
+                DataType::Media
+            }
+            "media" => {
+                media = true;
+                DataType::Media
+            }
             "contacts" | "contact" => DataType::Contacts,
             "calendar" | "calendars" | "events" => DataType::Calendar,
             "tasks" | "task" => DataType::Tasks,
@@ -123,7 +146,90 @@ pub fn parse_types(list: &[String]) -> Result<Vec<DataType>, CliError> {
         }
     }
     out.sort();
-    Ok(out)
+    let media_kinds = match (photos, videos, media) {
+        (true, false, false) => Some(vec![MediaKind::Photo]),
+        (false, true, false) => Some(vec![MediaKind::Video]),
+        _ => None,
+    };
+    Ok(Selection {
+        types: out,
+        media_kinds,
+    })
+}
+
+/// Exports only some kinds of media (albums all the same).
+struct KindFilter {
+    inner: Arc<dyn Exporter<MediaData>>,
+    kinds: Vec<MediaKind>,
+}
+
+#[async_trait::async_trait]
+impl Exporter<MediaData> for KindFilter {
+    async fn export(
+        &self,
+        ctx: &ExportContext,
+        auth: &AuthData,
+        cursor: &Cursor,
+    ) -> dtp_core::Result<dtp_core::ExportPage<MediaData>> {
+        let mut page = self.inner.export(ctx, auth, cursor).await?;
+        page.items.retain(|i| self.kinds.contains(&i.kind));
+        Ok(page)
+    }
+
+    async fn open_media(
+        &self,
+        ctx: &ExportContext,
+        auth: &AuthData,
+        media: &dtp_core::MediaRef,
+    ) -> dtp_core::Result<dtp_core::ByteStream> {
+        self.inner.open_media(ctx, auth, media).await
+    }
+
+    fn rate_limit(&self) -> Option<dtp_core::RateLimit> {
+        self.inner.rate_limit()
+    }
+}
+
+impl Side {
+    /// Restricts the media this side exports to `kinds`.
+    pub fn only_media_kinds(mut self, kinds: Option<&[MediaKind]>) -> Self {
+        if let Some(kinds) = kinds
+            && let Some(inner) = self.endpoint.exporter::<MediaData>()
+        {
+            self.endpoint = self
+                .endpoint
+                .with_exporter::<MediaData>(Arc::new(KindFilter {
+                    inner,
+                    kinds: kinds.to_vec(),
+                }));
+        }
+        self
+    }
+}
+
+fn options_file(job: &JobId) -> std::path::PathBuf {
+    paths::data_dir()
+        .join("jobs")
+        .join(format!("{}.json", job.as_str()))
+}
+
+/// Saves what `--types` selected beyond data types, for `resume` and `verify`.
+pub fn save_selection(job: &JobId, selection: &Selection) -> Result<(), CliError> {
+    let path = options_file(job);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::new(1, format!("{}: {e}", dir.display())))?;
+    }
+    let text = serde_json::to_vec(selection).map_err(|e| CliError::new(1, e.to_string()))?;
+    std::fs::write(&path, text).map_err(|e| CliError::new(1, format!("{}: {e}", path.display())))
+}
+
+/// The selection saved for `job` (everything, when none was saved).
+pub fn load_selection(job: &JobId) -> Selection {
+    std::fs::read(options_file(job))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
 }
 
 /// The data types both sides can move (restricted to `wanted` if given).

@@ -617,3 +617,37 @@ fn a_killed_transfer_resumes_to_exactly_one_intact_copy_of_everything() {
     assert_eq!(verify["per_type"]["media"]["destination_items"], n);
     assert_eq!(verify["ok"], true);
 }
+
+#[test]
+fn videos_only_moves_the_videos_and_verify_agrees() {
+    let env = Env::new();
+    let src = env.path("src");
+    let album = src.join("photos/Holiday");
+    std::fs::create_dir_all(&album).unwrap();
+    std::fs::write(album.join("beach.jpg"), b"\xff\xd8\xff\xe0 a photo").unwrap();
+    std::fs::write(album.join("waves.mp4"), b"\x00\x00\x00\x18ftypmp42 a video").unwrap();
+    let out = env.path("out");
+    let r = env
+        .dtp()
+        .args([
+            "transfer",
+            "--from",
+            &format!("local:{}", src.display()),
+            "--to",
+            &format!("local:{}", out.display()),
+            "--types",
+            "videos",
+            "--json",
+        ])
+        .assert()
+        .success();
+    let r = json_of(&r.get_output().stdout);
+    assert_eq!(r["per_type"]["media"]["items"], 1);
+    assert!(out.join("photos/Holiday/waves.mp4").exists());
+    assert!(!out.join("photos/Holiday/beach.jpg").exists());
+    let job = r["job_id"].as_str().unwrap();
+    let v = env.dtp().args(["verify", job, "--json"]).assert().success();
+    let v = json_of(&v.get_output().stdout);
+    assert_eq!(v["per_type"]["media"]["source_items"], 1, "{v}");
+    assert_eq!(v["ok"], true);
+}
