@@ -218,6 +218,7 @@ impl LocalArchive {
     /// media hashes by scanning). Called after an import; also done when the
     /// last clone is dropped.
     pub fn finish(&self) -> Result<Manifest> {
+        remove_stale_temps(&self.inner.root, std::time::Duration::from_secs(15 * 60));
         let m = write_manifest(&self.inner)?;
         self.inner.dirty.store(false, Ordering::SeqCst);
         Ok(m)
@@ -352,6 +353,34 @@ impl LocalArchive {
             .take_until(cancel.cancelled_owned())
             .map(move |r| r.map_err(|e| io_error(e, &key)));
         Ok(Box::pin(stream))
+    }
+}
+
+/// Removes temporary files a killed run left behind (not written to for
+/// `age`: a live writer touches its file all the time). They never counted
+/// as done; this only reclaims their space.
+fn remove_stale_temps(dir: &Path, age: std::time::Duration) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in rd.flatten() {
+        let path = entry.path();
+        let Ok(ft) = entry.file_type() else { continue };
+        if ft.is_dir() {
+            remove_stale_temps(&path, age);
+        } else if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(fsutil::TMP_PREFIX)
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|e| e > age)
+        {
+            let _ = std::fs::remove_file(&path);
+        }
     }
 }
 

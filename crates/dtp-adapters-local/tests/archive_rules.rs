@@ -138,3 +138,26 @@ async fn a_different_photo_with_the_same_name_gets_its_own_file() {
     let aaaa = "63c1dd951ffedf6f7fd968ad4efa39b8ed584f162f46e715114ee184f8de9201";
     assert!(m.media.values().any(|e| e.sha256 == aaaa && e.size == 4));
 }
+
+#[test]
+fn finish_reclaims_temporary_files_of_killed_runs_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let album = dir.path().join("photos/Trip");
+    std::fs::create_dir_all(&album).unwrap();
+    let stale = album.join(".dtp-tmp-dead");
+    let live = album.join(".dtp-tmp-live");
+    std::fs::write(&stale, b"half a photo").unwrap();
+    std::fs::write(&live, b"being written").unwrap();
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+    let archive = LocalArchive::open_destination(dir.path()).unwrap();
+    let m = archive.finish().unwrap();
+    assert!(!stale.exists(), "a stale temporary file is removed");
+    assert!(live.exists(), "a fresh one may belong to a running writer");
+    assert!(m.media.is_empty(), "temporary files are never media");
+}
