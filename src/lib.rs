@@ -9,3 +9,10 @@ pub use dtp_auth as auth;
 pub use dtp_core as core;
 pub use dtp_models as models;
 pub use dtp_testkit as testkit;
+
+/// Adapters, each behind its cargo feature.
+pub mod adapters {
+    /// The portable archive in a local folder (feature `local`).
+    #[cfg(feature = "local")]
+    pub use dtp_adapters_local as local;
+}

@@ -13,6 +13,7 @@ mod error;
 mod events;
 mod executor;
 mod ratelimit;
+pub mod registry;
 mod retry;
 mod spi;
 pub mod store;
