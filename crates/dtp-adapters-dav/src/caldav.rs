@@ -11,12 +11,36 @@ use dtp_core::{
 use dtp_models::calendar::{Calendar, CalendarData, CalendarObject, Event};
 use dtp_models::ical::{parse_icalendar, write_event, write_task};
 use dtp_models::tasks::{Task, TaskList, TasksData};
+use dtp_models::DateTimeValue;
+use dtp_models::props::RawProperty;
 use url::Url;
 
 use crate::groupware::{CollCursor, Collection, DavConfig, Groupware, Proto, decode_cursor};
 use crate::names::{collection_name, resource_name};
 
 const ICS: &str = "text/calendar; charset=utf-8";
+
+/// Marks a `DTSTART` the importer added because the source event had none
+/// (RFC 4791 servers such as Radicale reject a `VEVENT` without one); the
+/// exporter removes both again, so the round trip is exact.
+const NO_DTSTART: &str = "X-DTP-NO-DTSTART";
+
+fn add_placeholder_start(e: &mut Event) {
+    if e.start.is_none() {
+        e.start = Some(DateTimeValue::Date(
+            chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date"),
+        ));
+        e.properties.push(RawProperty::new(NO_DTSTART, "TRUE"));
+    }
+}
+
+fn remove_placeholder_start(e: &mut Event) {
+    let before = e.properties.len();
+    e.properties.retain(|p| !p.name.eq_ignore_ascii_case(NO_DTSTART));
+    if e.properties.len() != before {
+        e.start = None;
+    }
+}
 
 /// A CalDAV account: exports and imports calendars (events, with recurring
 /// series and their overrides as one resource) and task lists (`VTODO`,
@@ -148,7 +172,11 @@ impl Exporter<CalendarData> for CalDav {
         let (objects, next) = self.objects(auth, cursor).await?;
         let mut page = ExportPage::new();
         for obj in objects {
-            for e in obj.events {
+            for mut e in obj.events {
+                remove_placeholder_start(&mut e);
+                for o in &mut e.overrides {
+                    remove_placeholder_start(o);
+                }
                 page = page.with_item(e);
             }
         }
@@ -221,6 +249,10 @@ impl Importer<CalendarData> for CalDav {
         let uid = event_uid(event);
         let mut e = event.clone();
         e.uid = uid.clone();
+        add_placeholder_start(&mut e);
+        for o in &mut e.overrides {
+            add_placeholder_start(o);
+        }
         // One resource per series: the overrides travel inside it.
         let mut cal = Calendar::new(event.calendar_id.clone(), "");
         if let Some(src) = self

@@ -98,8 +98,15 @@ impl<M: DavModel> ConformanceTarget<M> for OnRadicale {
         ])
     }
 
+    /// Radicale also adds a `DTSTAMP` (required by RFC 5545) to events and
+    /// tasks that have none; the samples have none.
     fn normalize(&self, value: &mut serde_json::Value) {
-        drop_assigned_uids(value)
+        drop_assigned_uids(value);
+        if let serde_json::Value::Object(map) = value
+            && (map.contains_key("summary") || map.contains_key("title"))
+        {
+            map.remove("dtstamp");
+        }
     }
 }
 
