@@ -193,6 +193,9 @@ pub fn status_error(
         429 | 503 => ErrorKind::RateLimited {
             retry_after: retry_after(headers),
         },
+        // Locked: another write holds the collection (Xandikos serialises
+        // writes to its git store); it passes.
+        423 => ErrorKind::Transient,
         400 | 409 | 412 | 415 | 422 => ErrorKind::InvalidData,
         405 | 501 => ErrorKind::Unsupported,
         s if s >= 500 => ErrorKind::Transient,

@@ -283,6 +283,15 @@ impl Groupware {
                 ],
             )
             .await?;
+        if ms
+            .responses
+            .iter()
+            .all(|r| r.status.is_some_and(|s| s == 404) || r.props.is_empty())
+        {
+            // 207 with only a 404 response (Xandikos) for a missing home.
+            return Err(Error::not_found(format!("no home set at {}", home.path()))
+                .with_service(self.client.service()));
+        }
         let mut out = Vec::new();
         for r in &ms.responses {
             if let Some(c) = self.collection_of(&answered, r)?
@@ -506,6 +515,15 @@ impl Groupware {
                         )
                         .await
                     {
+                        // Xandikos answers 207 with a 404 response.
+                        Ok((_, ms))
+                            if ms
+                                .responses
+                                .iter()
+                                .all(|r| r.status.is_some_and(|s| s == 404) || r.props.is_empty()) =>
+                        {
+                            Ok(None)
+                        }
                         Ok((a, ms)) => {
                             let mut found = None;
                             for r in &ms.responses {
