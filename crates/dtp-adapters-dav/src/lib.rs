@@ -8,9 +8,11 @@ pub mod carddav;
 pub mod client;
 mod groupware;
 pub mod names;
+pub mod webdav;
 pub mod xml;
 
 pub use caldav::CalDav;
 pub use carddav::CardDav;
 pub use client::{DavClient, HttpOptions};
 pub use groupware::{DavConfig, OnExisting};
+pub use webdav::{WebDavConfig, WebDavMedia};
