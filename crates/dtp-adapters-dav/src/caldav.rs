@@ -313,15 +313,22 @@ impl Exporter<TasksData> for CalDav {
             }
             return Ok(page);
         }
-        let (objects, next) = self.objects(auth, cursor).await?;
-        let mut page = ExportPage::new();
-        for obj in objects {
-            for t in obj.tasks {
-                page = page.with_item(t);
+        // A task list is one page, parents before their subtasks: an
+        // importer must see a parent before the tasks that point to it, and
+        // which task is whose parent is only known after fetching them.
+        let mut tasks = Vec::new();
+        let mut cursor = cursor.clone();
+        loop {
+            let (objects, next) = self.objects(auth, &cursor).await?;
+            tasks.extend(objects.into_iter().flat_map(|o| o.tasks));
+            match next {
+                Some(n) => cursor = n,
+                None => break,
             }
         }
-        if let Some(n) = next {
-            page = page.with_next(n);
+        let mut page = ExportPage::new();
+        for t in parents_first(tasks) {
+            page = page.with_item(t);
         }
         Ok(page)
     }
@@ -399,5 +406,55 @@ impl Importer<TasksData> for CalDav {
         let uid = task_uid(task);
         let url = crate::client::resolve(&coll, &resource_name(&uid, "ics"))?;
         Ok(self.inner.exists(ctx, &url).await?.then_some(uid))
+    }
+}
+
+/// Orders tasks so that every parent comes before its subtasks (cycles and
+/// missing parents keep their order).
+fn parents_first(tasks: Vec<Task>) -> Vec<Task> {
+    let ids: std::collections::HashSet<String> = tasks.iter().map(|t| t.id.clone()).collect();
+    let mut placed: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut pending = tasks;
+    let mut out = Vec::with_capacity(pending.len());
+    loop {
+        let before = pending.len();
+        let (ready, rest): (Vec<Task>, Vec<Task>) = pending.into_iter().partition(|t| {
+            t.parent_id
+                .as_ref()
+                .is_none_or(|p| !ids.contains(p) || placed.contains(p))
+        });
+        for t in &ready {
+            placed.insert(t.id.clone());
+        }
+        out.extend(ready);
+        pending = rest;
+        if pending.is_empty() || pending.len() == before {
+            out.extend(pending);
+            return out;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parents_come_first() {
+        let t = |id: &str, parent: Option<&str>| {
+            let t = Task::new(id, "l", id);
+            match parent {
+                Some(p) => t.with_parent(p),
+                None => t,
+            }
+        };
+        let out = parents_first(vec![
+            t("c", Some("b")),
+            t("b", Some("a")),
+            t("a", None),
+            t("x", Some("missing")),
+        ]);
+        let ids: Vec<&str> = out.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["x", "a", "b", "c"]);
     }
 }

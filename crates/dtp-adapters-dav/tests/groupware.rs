@@ -156,3 +156,300 @@ async fn conformance_on_xandikos() {
     conformance::run_all::<CalendarData, _>(&target).await;
     conformance::run_all::<TasksData, _>(&target).await;
 }
+
+// ------------------------------------------------------------ cross-server
+
+use dtp_core::store::{JobId, JobState, JobStore, MemoryJobStore, NewJob};
+use dtp_core::{Exporter, Importer, Transfer, TransferDriver, TransferOptions, TransferReport};
+use dtp_models::contacts::AddressBook;
+use dtp_testkit::{CrashPoint, Dataset, FaultPlan, FaultyImporter, MemoryExporter, MemoryImporter, Op};
+
+async fn new_job<M: SampleModel>(store: &Arc<dyn JobStore>) -> JobId {
+    store
+        .create_job(NewJob::new("dav-test", "dav-test", [M::DATA_TYPE]))
+        .await
+        .unwrap()
+        .id
+}
+
+async fn run<M: SampleModel>(
+    store: &Arc<dyn JobStore>,
+    job: &JobId,
+    from: (Arc<dyn Exporter<M>>, AuthData),
+    to: (Arc<dyn Importer<M>>, AuthData),
+) -> TransferReport {
+    TransferDriver::new(store.clone())
+        .with_options(TransferOptions::default().with_item_concurrency(4))
+        .run(
+            job,
+            Transfer::new(from.0, to.0)
+                .with_export_auth(from.1)
+                .with_import_auth(to.1),
+        )
+        .await
+        .expect("driver")
+}
+
+/// Moves everything from one account to another in a new job.
+async fn transfer<M: SampleModel>(from: &Account<M>, to: &Account<M>) -> TransferReport {
+    let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
+    let job = new_job::<M>(&store).await;
+    let r = run(
+        &store,
+        &job,
+        (from.exporter.clone(), from.auth.clone()),
+        (to.importer.clone(), to.auth.clone()),
+    )
+    .await;
+    assert_eq!(r.state, JobState::Complete, "{r}");
+    r
+}
+
+/// Everything in an account, ids aside: one sorted JSON line per item with
+/// its container's name and its parent's name in place of ids.
+async fn snapshot<M: SampleModel>(account: &Account<M>) -> Vec<String> {
+    let sink = Arc::new(MemoryImporter::<M>::new());
+    let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
+    let job = new_job::<M>(&store).await;
+    let r = run(
+        &store,
+        &job,
+        (account.exporter.clone(), account.auth.clone()),
+        (sink.clone(), AuthData::None),
+    )
+    .await;
+    assert_eq!(r.state, JobState::Complete, "{r}");
+    let dest = sink.destination();
+    let containers: std::collections::HashMap<String, String> = dest
+        .containers()
+        .into_iter()
+        .map(|(_, c)| {
+            (
+                dtp_core::Record::source_id(&c).to_string(),
+                dtp_core::Record::display_name(&c).to_string(),
+            )
+        })
+        .collect();
+    let items = dest.items();
+    let names: std::collections::HashMap<String, String> = items
+        .iter()
+        .map(|i| {
+            (
+                dtp_core::Record::source_id(&i.item).to_string(),
+                dtp_core::Record::display_name(&i.item).to_string(),
+            )
+        })
+        .collect();
+    let mut out: Vec<String> = items
+        .iter()
+        .map(|i| {
+            let mut v = serde_json::to_value(&i.item).unwrap();
+            let map = v.as_object_mut().unwrap();
+            for k in ["calendar_id", "list_id", "address_book_id"] {
+                if let Some(serde_json::Value::String(c)) = map.remove(k) {
+                    map.insert("container".into(), containers.get(&c).cloned().into());
+                }
+            }
+            if let Some(serde_json::Value::String(p)) = map.remove("parent_id") {
+                map.insert("parent".into(), names.get(&p).cloned().into());
+            }
+            map.remove("id");
+            // Overrides carry their calendar's id too.
+            if let Some(serde_json::Value::Array(os)) = map.get_mut("overrides") {
+                for o in os {
+                    if let Some(o) = o.as_object_mut() {
+                        o.remove("calendar_id");
+                        o.remove("id");
+                    }
+                }
+            }
+            v.to_string()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn assert_same(what: &str, got: &[String], want: &[String]) {
+    assert_eq!(got.len(), want.len(), "{what}: {} items, want {}", got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(g, w, "{what}: items differ");
+    }
+}
+
+async fn seed_collection(base: &str, path: &str, method: &str, body: &str, resources: &str) {
+    let http = reqwest::Client::new();
+    let url = format!("{base}{path}");
+    let s = http
+        .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), &url)
+        .basic_auth("alice", Some("secret"))
+        .header("Content-Type", "application/xml")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(s.is_success(), "{method} {url}: {s}");
+    for (n, r) in resources.split("---\n").enumerate() {
+        let r = r.trim().replace('\n', "\r\n") + "\r\n";
+        let s = http
+            .put(format!("{url}r{n}.ics"))
+            .basic_auth("alice", Some("secret"))
+            .header("Content-Type", "text/calendar")
+            .body(r)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(s.is_success(), "PUT {url}r{n}.ics: {s}");
+    }
+}
+
+fn corpus_contacts() -> Vec<dtp_models::contacts::Contact> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dtp-models/tests/corpus/vcard");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "vcf"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let stem = f.file_stem().unwrap().to_string_lossy().into_owned();
+        let Ok(parsed) = dtp_models::vcard::parse_vcards(&std::fs::read(&f).unwrap(), "people") else {
+            continue;
+        };
+        for (n, mut c) in parsed.value.into_iter().enumerate() {
+            c.id = format!("{stem}-{n}");
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn radicale_to_xandikos_and_back() {
+    let radicale = Radicale::start();
+    let xandikos = Xandikos::start();
+    let base = radicale.url();
+    seed_collection(
+        &base,
+        "alice/work/",
+        "MKCALENDAR",
+        r#"<c:mkcalendar xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:set><d:prop><d:displayname>Work</d:displayname><c:supported-calendar-component-set><c:comp name="VEVENT"/></c:supported-calendar-component-set></d:prop></d:set></c:mkcalendar>"#,
+        include_str!("fixtures/calendar.ics"),
+    )
+    .await;
+    seed_collection(
+        &base,
+        "alice/todo/",
+        "MKCALENDAR",
+        r#"<c:mkcalendar xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:set><d:prop><d:displayname>Moving</d:displayname><c:supported-calendar-component-set><c:comp name="VTODO"/></c:supported-calendar-component-set></d:prop></d:set></c:mkcalendar>"#,
+        include_str!("fixtures/tasks.ics"),
+    )
+    .await;
+    // The address book: every corpus vCard that parses, through our importer.
+    let contacts = corpus_contacts();
+    let parsed = contacts.len();
+    let alice = AuthData::basic("alice", "secret");
+    let rad_cards = <ContactsData as DavModel>::account(DavConfig::new(&base).unwrap(), alice.clone());
+    let seed = Arc::new(MemoryExporter::<ContactsData>::fixed(
+        Dataset {
+            containers: vec![AddressBook::new("people", "People")],
+            items: contacts,
+            media: Default::default(),
+        },
+        25,
+    ));
+    let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
+    let job = new_job::<ContactsData>(&store).await;
+    let r = run(&store, &job, (seed, AuthData::None), (rad_cards.importer.clone(), alice.clone())).await;
+    // Radicale (vobject) refuses a few corpus cards (a property name with
+    // `/`, two `N`, `PROFILE:VCARD`, …): each is an item failure mapped to
+    // InvalidData, the rest of the book goes in.
+    assert_eq!(r.state, JobState::Partial, "{r}");
+    assert!(
+        r.failures.iter().all(|f| f.kind.as_str() == "invalid_data"),
+        "{r}"
+    );
+    let refused = r.failures.len();
+    assert!(refused <= 5, "Radicale refused more corpus vCards than before:\n{r}\n{}", radicale.server.log());
+
+    let rad_cal = <CalendarData as DavModel>::account(DavConfig::new(&base).unwrap(), alice.clone());
+    let rad_tasks = <TasksData as DavModel>::account(DavConfig::new(&base).unwrap(), alice.clone());
+    let src_events = snapshot(&rad_cal).await;
+    let src_tasks = snapshot(&rad_tasks).await;
+    let src_cards = snapshot(&rad_cards).await;
+    assert_eq!(src_events.len(), 6, "{src_events:#?}");
+    assert!(src_events.iter().any(|e| e.contains("Standup (moved)") && e.contains("Standup (long)")), "the series travels with its overrides: {src_events:#?}");
+    assert_eq!(src_tasks.len(), 4);
+    assert_eq!(src_tasks.iter().filter(|t| t.contains(r#""parent":"Move house""#)).count(), 2, "{src_tasks:#?}");
+    assert_eq!(src_cards.len(), parsed - refused, "every accepted corpus vCard is in Radicale");
+    println!("cross-server: {} events, {} tasks, {} contacts", src_events.len(), src_tasks.len(), src_cards.len());
+
+    // Radicale → Xandikos.
+    let home = xandikos.new_home().await;
+    let xcfg = || DavConfig::new(&xandikos.url()).unwrap().with_home(&home).unwrap();
+    let x_cal = <CalendarData as DavModel>::account(xcfg(), AuthData::None);
+    let x_tasks = <TasksData as DavModel>::account(xcfg(), AuthData::None);
+    let x_cards = <ContactsData as DavModel>::account(xcfg(), AuthData::None);
+    transfer(&rad_cal, &x_cal).await;
+    transfer(&rad_tasks, &x_tasks).await;
+    // Contacts: crash midway (testkit crash points), resume, 0 lost 0 dup.
+    let plan = FaultPlan::new();
+    let faulty: Arc<dyn Importer<ContactsData>> = Arc::new(FaultyImporter::new(x_cards.importer.clone(), plan.clone()));
+    let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
+    let job = new_job::<ContactsData>(&store).await;
+    let mut crashes = 0;
+    for attempt in 0..4 {
+        if attempt < 3 {
+            plan.arm_crash(CrashPoint { op: Op::ImportItem, nth: 7 + attempt * 5, after: attempt % 2 == 0 });
+        } else {
+            plan.disarm();
+        }
+        let run = run(&store, &job, (rad_cards.exporter.clone(), alice.clone()), (faulty.clone(), AuthData::None));
+        tokio::select! {
+            r = run => { assert_eq!(r.state, JobState::Complete, "{r}"); break; }
+            _ = plan.crashed() => crashes += 1,
+        }
+    }
+    assert_eq!(crashes, 3, "the crash points were reached");
+    assert_same("events at Xandikos", &snapshot(&x_cal).await, &src_events);
+    assert_same("tasks at Xandikos", &snapshot(&x_tasks).await, &src_tasks);
+    assert_same("contacts at Xandikos after 3 crashes", &snapshot(&x_cards).await, &src_cards);
+
+    // Rerun in a new job: zero new resources.
+    let count = |url: String| async move {
+        let body = reqwest::Client::new()
+            .request(reqwest::Method::from_bytes(b"PROPFIND").unwrap(), &url)
+            .header("Depth", "infinity")
+            .header("Content-Type", "application/xml")
+            .body(r#"<d:propfind xmlns:d="DAV:"><d:prop><d:getetag/></d:prop></d:propfind>"#)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        body.matches("getetag>").count()
+    };
+    let before = count(home.clone()).await;
+    transfer(&rad_cal, &x_cal).await;
+    transfer(&rad_tasks, &x_tasks).await;
+    transfer(&rad_cards, &x_cards).await;
+    assert_eq!(count(home.clone()).await, before, "a rerun created resources");
+    assert_same("events after rerun", &snapshot(&x_cal).await, &src_events);
+
+    // And back: Xandikos → a new Radicale user.
+    let user = radicale.new_user();
+    let back = AuthData::basic(user, "secret");
+    let r_cal = <CalendarData as DavModel>::account(DavConfig::new(&base).unwrap(), back.clone());
+    let r_tasks = <TasksData as DavModel>::account(DavConfig::new(&base).unwrap(), back.clone());
+    let r_cards = <ContactsData as DavModel>::account(DavConfig::new(&base).unwrap(), back);
+    transfer(&x_cal, &r_cal).await;
+    transfer(&x_tasks, &r_tasks).await;
+    transfer(&x_cards, &r_cards).await;
+    assert_same("events back at Radicale", &snapshot(&r_cal).await, &src_events);
+    assert_same("tasks back at Radicale", &snapshot(&r_tasks).await, &src_tasks);
+    assert_same("contacts back at Radicale", &snapshot(&r_cards).await, &src_cards);
+}
