@@ -453,3 +453,154 @@ async fn radicale_to_xandikos_and_back() {
     assert_same("tasks back at Radicale", &snapshot(&r_tasks).await, &src_tasks);
     assert_same("contacts back at Radicale", &snapshot(&r_cards).await, &src_cards);
 }
+
+// ------------------------------------------------------------------ faults
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A loopback TCP proxy in front of a server: the first `busy` connections
+/// get `503` with `Retry-After: 1`; after that every `drop_every`-th
+/// connection is dropped, alternately before the request reaches the server
+/// and after the server has handled it (its answer is lost).
+struct FaultProxy {
+    addr: std::net::SocketAddr,
+    busy_answers: Arc<AtomicUsize>,
+    dropped: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FaultProxy {
+    async fn start(upstream: std::net::SocketAddr, busy: usize, drop_every: usize) -> FaultProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let busy_answers = Arc::new(AtomicUsize::new(0));
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let (b, d) = (busy_answers.clone(), dropped.clone());
+        let task = tokio::spawn(async move {
+            let mut n = 0usize;
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else { return };
+                n += 1;
+                let (b, d) = (b.clone(), d.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    if n <= busy {
+                        let _ = client.read(&mut buf).await;
+                        let _ = client
+                            .write_all(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                            .await;
+                        b.fetch_add(1, Ordering::SeqCst);
+                        return;
+                    }
+                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else { return };
+                    if drop_every > 0 && n % drop_every == 0 {
+                        d.fetch_add(1, Ordering::SeqCst);
+                        if (n / drop_every) % 2 == 0 {
+                            // Before the request reaches the server.
+                            let _ = client.read(&mut buf).await;
+                            return;
+                        }
+                        // After the server handled it: forward the request,
+                        // wait for the answer, then lose it.
+                        let (mut cr, _cw) = client.split();
+                        let (mut sr, mut sw) = server.split();
+                        let forward = async {
+                            loop {
+                                match cr.read(&mut buf).await {
+                                    Ok(0) | Err(_) => break,
+                                    Ok(k) => {
+                                        if sw.write_all(&buf[..k]).await.is_err() {
+                                            break;
+                                        }
+                                    }
+                                }
+                            }
+                        };
+                        let mut answer = [0u8; 1];
+                        tokio::select! {
+                            _ = forward => {}
+                            _ = sr.read(&mut answer) => {}
+                        }
+                        return;
+                    }
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+            }
+        });
+        FaultProxy { addr, busy_answers, dropped, task }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+}
+
+/// One connection per request, so that the proxy sees every request.
+fn no_reuse(cfg: DavConfig) -> DavConfig {
+    cfg.with_http(dtp_adapters_dav::HttpOptions::default().with_reuse_connections(false))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_and_dropping_server_still_ends_complete_without_duplicates() {
+    let radicale = Radicale::start();
+    let user = radicale.new_user();
+    let auth = AuthData::basic(user.clone(), "secret");
+    let proxy = FaultProxy::start(radicale.server.addr, 4, 6).await;
+    let spec = dtp_testkit::DatasetSpec::new(2, 30).with_page_size(10);
+
+    // Import contacts and events through the proxy.
+    let cards = <ContactsData as DavModel>::account(no_reuse(DavConfig::new(&proxy.url()).unwrap()), auth.clone());
+    let source = Arc::new(MemoryExporter::<ContactsData>::generated(spec));
+    let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
+    let job = new_job::<ContactsData>(&store).await;
+    let r = run(&store, &job, (source, AuthData::None), (cards.importer.clone(), auth.clone())).await;
+    assert_eq!(r.state, JobState::Complete, "{r}");
+    let cal = <CalendarData as DavModel>::account(no_reuse(DavConfig::new(&proxy.url()).unwrap()), auth.clone());
+    let source = Arc::new(MemoryExporter::<CalendarData>::generated(spec));
+    let job = new_job::<CalendarData>(&store).await;
+    let r = run(&store, &job, (source, AuthData::None), (cal.importer.clone(), auth.clone())).await;
+    assert_eq!(r.state, JobState::Complete, "{r}");
+    let busy = proxy.busy_answers.load(Ordering::SeqCst);
+    let dropped = proxy.dropped.load(Ordering::SeqCst);
+    assert_eq!(busy, 4, "the proxy answered 503 to the first requests");
+    assert!(dropped >= 10, "only {dropped} connections were dropped");
+
+    // Count the resources directly (no proxy): complete, no duplicates.
+    let count = |path: String| {
+        let base = radicale.url();
+        let user = user.clone();
+        async move {
+            let body = reqwest::Client::new()
+                .request(reqwest::Method::from_bytes(b"PROPFIND").unwrap(), format!("{base}{user}/{path}/"))
+                .basic_auth(&user, Some("secret"))
+                .header("Depth", "1")
+                .header("Content-Type", "application/xml")
+                .body(r#"<d:propfind xmlns:d="DAV:"><d:prop><d:getetag/></d:prop></d:propfind>"#)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            body.matches(".vcf</").count() + body.matches(".ics</").count()
+        }
+    };
+    for (coll, n) in [("book-0", 30), ("book-1", 30), ("cal-0", 30), ("cal-1", 30)] {
+        assert_eq!(count(coll.to_string()).await, n, "{coll}");
+    }
+    // Export through the same faulty proxy: everything, once.
+    let direct = <ContactsData as DavModel>::account(DavConfig::new(&radicale.url()).unwrap(), auth.clone());
+    let want = snapshot(&direct).await;
+    assert_eq!(want.len(), 60);
+    assert_same("contacts exported through the faulty proxy", &snapshot(&cards).await, &want);
+    let direct = <CalendarData as DavModel>::account(DavConfig::new(&radicale.url()).unwrap(), auth);
+    assert_same("events exported through the faulty proxy", &snapshot(&cal).await, &snapshot(&direct).await);
+    println!("faults: {busy} busy answers, {} dropped connections", proxy.dropped.load(Ordering::SeqCst));
+}
