@@ -8,11 +8,11 @@ use async_trait::async_trait;
 use dtp_core::{
     AuthData, Cursor, Error, ExportContext, ExportPage, Exporter, ImportContext, Importer, Result,
 };
+use dtp_models::DateTimeValue;
 use dtp_models::calendar::{Calendar, CalendarData, CalendarObject, Event};
 use dtp_models::ical::{parse_icalendar, write_event, write_task};
-use dtp_models::tasks::{Task, TaskList, TasksData};
-use dtp_models::DateTimeValue;
 use dtp_models::props::RawProperty;
+use dtp_models::tasks::{Task, TaskList, TasksData};
 use url::Url;
 
 use crate::groupware::{CollCursor, Collection, DavConfig, Groupware, Proto, decode_cursor};
@@ -36,7 +36,8 @@ fn add_placeholder_start(e: &mut Event) {
 
 fn remove_placeholder_start(e: &mut Event) {
     let before = e.properties.len();
-    e.properties.retain(|p| !p.name.eq_ignore_ascii_case(NO_DTSTART));
+    e.properties
+        .retain(|p| !p.name.eq_ignore_ascii_case(NO_DTSTART));
     if e.properties.len() != before {
         e.start = None;
     }
@@ -234,7 +235,16 @@ impl Importer<CalendarData> for CalDav {
         }
         Ok(self
             .inner
-            .ensure_collection(ctx, &c.id, &c.name, None, None, Some("VEVENT"), "events", false)
+            .ensure_collection(
+                ctx,
+                &c.id,
+                &c.name,
+                None,
+                None,
+                Some("VEVENT"),
+                "events",
+                false,
+            )
             .await?
             .map(|u| u.to_string()))
     }
@@ -367,7 +377,16 @@ impl Importer<TasksData> for CalDav {
     ) -> Result<Option<String>> {
         Ok(self
             .inner
-            .ensure_collection(ctx, &l.id, &l.title, None, None, Some("VTODO"), "tasks", false)
+            .ensure_collection(
+                ctx,
+                &l.id,
+                &l.title,
+                None,
+                None,
+                Some("VTODO"),
+                "tasks",
+                false,
+            )
             .await?
             .map(|u| u.to_string()))
     }

@@ -95,11 +95,13 @@ impl Exporter<ContactsData> for CardDav {
                     .unwrap_or_else(|| collection_name(c.url.path()));
                 let mut book = AddressBook::new(c.url.as_str(), name);
                 book.description = c.description.clone();
-                page = page.with_container(book).with_next(Cursor::new(&CollCursor {
-                    c: c.url.as_str().to_string(),
-                    h: None,
-                    t: None,
-                })?);
+                page = page
+                    .with_container(book)
+                    .with_next(Cursor::new(&CollCursor {
+                        c: c.url.as_str().to_string(),
+                        h: None,
+                        t: None,
+                    })?);
             }
             return Ok(page);
         }

@@ -336,8 +336,10 @@ impl DavClient {
                 url,
             });
         }
-        Err(Error::invalid_data(format!("too many redirects from {}", url.path()))
-            .with_service(self.service))
+        Err(
+            Error::invalid_data(format!("too many redirects from {}", url.path()))
+                .with_service(self.service),
+        )
     }
 
     /// Maps a non-2xx answer to an error.
@@ -388,8 +390,12 @@ impl DavClient {
         body: String,
     ) -> Result<Answer> {
         let m = Method::from_bytes(b"REPORT").expect("valid method");
-        let headers: Vec<(&str, String)> = depth.map(|d| ("Depth", d.to_string())).into_iter().collect();
-        self.send(auth, m, url, &headers, Body::xml(body), None).await
+        let headers: Vec<(&str, String)> = depth
+            .map(|d| ("Depth", d.to_string()))
+            .into_iter()
+            .collect();
+        self.send(auth, m, url, &headers, Body::xml(body), None)
+            .await
     }
 
     /// `GET` streaming the body; fails on a non-2xx status.
@@ -434,9 +440,15 @@ mod tests {
         let url = Url::parse("http://127.0.0.1/x").unwrap();
         let mut h = HeaderMap::new();
         let kind = |s: u16, h: &HeaderMap| {
-            status_error("dav", &Method::PUT, &url, StatusCode::from_u16(s).unwrap(), h)
-                .kind()
-                .clone()
+            status_error(
+                "dav",
+                &Method::PUT,
+                &url,
+                StatusCode::from_u16(s).unwrap(),
+                h,
+            )
+            .kind()
+            .clone()
         };
         assert_eq!(kind(401, &h), ErrorKind::Unauthenticated);
         assert_eq!(kind(403, &h), ErrorKind::PermissionDenied);

@@ -214,7 +214,12 @@ impl Groupware {
     async fn principal_at(&self, auth: &AuthData, url: &Url) -> Result<Option<Url>> {
         let (answered, ms) = self
             .client
-            .propfind(auth, url, 0, &["d:current-user-principal", self.home_prop()])
+            .propfind(
+                auth,
+                url,
+                0,
+                &["d:current-user-principal", self.home_prop()],
+            )
             .await?;
         let (ns, name) = self.home_prop_name();
         for r in &ms.responses {
@@ -223,7 +228,10 @@ impl Groupware {
             }
         }
         for r in &ms.responses {
-            if let Some(p) = r.prop(DAV, "current-user-principal").and_then(|p| p.hrefs.first()) {
+            if let Some(p) = r
+                .prop(DAV, "current-user-principal")
+                .and_then(|p| p.hrefs.first())
+            {
                 return Ok(Some(resolve(&answered, p)?));
             }
         }
@@ -483,6 +491,7 @@ impl Groupware {
     /// Finds or creates the collection for a source container: tries the
     /// derived name, then the name with `suffix` when a collection of the
     /// wrong kind holds the first.
+    #[allow(clippy::too_many_arguments)] // private; each is one MKCOL property
     pub async fn ensure_collection(
         &self,
         ctx: &ImportContext,
@@ -494,7 +503,9 @@ impl Groupware {
         suffix: &str,
         create: bool,
     ) -> Result<Option<Url>> {
-        let home = ctx.call("discover", |auth| async move { self.home(&auth).await }).await?;
+        let home = ctx
+            .call("discover", |auth| async move { self.home(&auth).await })
+            .await?;
         let base = crate::names::collection_name(source_id);
         for name in [base.clone(), format!("{base}-{suffix}")] {
             let url = resolve(&home, &format!("{name}/"))?;
@@ -517,10 +528,9 @@ impl Groupware {
                     {
                         // Xandikos answers 207 with a 404 response.
                         Ok((_, ms))
-                            if ms
-                                .responses
-                                .iter()
-                                .all(|r| r.status.is_some_and(|s| s == 404) || r.props.is_empty()) =>
+                            if ms.responses.iter().all(|r| {
+                                r.status.is_some_and(|s| s == 404) || r.props.is_empty()
+                            }) =>
                         {
                             Ok(None)
                         }
@@ -562,7 +572,14 @@ impl Groupware {
                     ctx.call("create_collection", |auth| async move {
                         let a = self
                             .client
-                            .send(&auth, method.clone(), url2, &[], Body::xml(body.clone()), None)
+                            .send(
+                                &auth,
+                                method.clone(),
+                                url2,
+                                &[],
+                                Body::xml(body.clone()),
+                                None,
+                            )
                             .await?;
                         // 405: it appeared meanwhile (a retried request that
                         // did succeed): fine.
@@ -724,4 +741,3 @@ impl Groupware {
 pub(crate) fn decode_cursor(cursor: &Cursor) -> Result<CollCursor> {
     cursor.decode()
 }
-

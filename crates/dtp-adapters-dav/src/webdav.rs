@@ -220,9 +220,12 @@ impl WebDavMedia {
             let folder = r
                 .prop(DAV, "resourcetype")
                 .is_some_and(|p| p.has(DAV, "collection"));
-            let etag = r
-                .text(DAV, "getetag")
-                .map(|t| t.trim_matches('"').trim_start_matches("W/").trim_matches('"').to_string());
+            let etag = r.text(DAV, "getetag").map(|t| {
+                t.trim_matches('"')
+                    .trim_start_matches("W/")
+                    .trim_matches('"')
+                    .to_string()
+            });
             if let (Some(t), Ok(mut m)) = (&etag, self.etags.lock()) {
                 m.insert(url.path().to_string(), t.clone());
             }
@@ -311,8 +314,11 @@ impl WebDavMedia {
     async fn item_of(&self, auth: &AuthData, e: &Entry, with_sidecar: bool) -> Result<MediaItem> {
         let name = last_segment(&e.url);
         let sidecar: Option<Sidecar> = if with_sidecar {
-            self.get_json(auth, &child(&parent(&e.url), &format!("{name}{SIDECAR}"), false)?)
-                .await?
+            self.get_json(
+                auth,
+                &child(&parent(&e.url), &format!("{name}{SIDECAR}"), false)?,
+            )
+            .await?
         } else {
             None
         };
@@ -495,8 +501,12 @@ impl Importer<MediaData> for WebDavMedia {
         let (folder_ref, json_ref) = (&folder, &json);
         ctx.call("create_album", |auth| async move {
             self.mkcol(&auth, folder_ref).await?;
-            self.put_bytes(&auth, &child(folder_ref, ALBUM_FILE, false)?, json_ref.clone())
-                .await
+            self.put_bytes(
+                &auth,
+                &child(folder_ref, ALBUM_FILE, false)?,
+                json_ref.clone(),
+            )
+            .await
         })
         .await?;
         Ok(folder.to_string())
@@ -514,9 +524,13 @@ impl Importer<MediaData> for WebDavMedia {
             let id = ctx.container_id(a).ok_or_else(|| {
                 Error::internal(format!("album `{a}` was not imported before its item"))
             })?;
-            albums.push(Url::parse(&id).map_err(|e| Error::internal(format!("bad album id: {e}")))?);
+            albums
+                .push(Url::parse(&id).map_err(|e| Error::internal(format!("bad album id: {e}")))?);
         }
-        let dir = albums.first().cloned().unwrap_or_else(|| self.config.root.clone());
+        let dir = albums
+            .first()
+            .cloned()
+            .unwrap_or_else(|| self.config.root.clone());
         // The stable name: the file name, or with a short hash of the
         // source id when another item holds it.
         let mut name = file_name(&item.filename);

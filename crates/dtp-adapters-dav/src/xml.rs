@@ -89,6 +89,9 @@ pub struct Multistatus {
     pub sync_token: Option<String>,
 }
 
+/// Properties of one `propstat` and its status.
+type PropStat = (Vec<((String, String), PropValue)>, Option<u16>);
+
 fn status_code(line: &str) -> Option<u16> {
     // "HTTP/1.1 200 OK"
     line.split_whitespace().nth(1)?.parse().ok()
@@ -117,7 +120,7 @@ pub fn parse_multistatus(body: &[u8]) -> Result<Multistatus> {
     let mut saw_multistatus = false;
     let mut cur: Option<Response> = None;
     // Inside a propstat: collected props and the propstat status.
-    let mut propstat: Option<(Vec<((String, String), PropValue)>, Option<u16>)> = None;
+    let mut propstat: Option<PropStat> = None;
     // The property being read (depth of its element in `path`).
     let mut prop: Option<(usize, (String, String), PropValue)> = None;
     let mut text = String::new();
@@ -145,7 +148,10 @@ pub fn parse_multistatus(body: &[u8]) -> Result<Multistatus> {
                     let mut attrs = HashMap::new();
                     for a in e.attributes().flatten() {
                         let k = AsRef::<str>::as_ref(&a.key.local_name()).to_string();
-                        let v = a.normalized_value(quick_xml::XmlVersion::Implicit1_0).map(|v| v.into_owned()).unwrap_or_default();
+                        let v = a
+                            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                            .map(|v| v.into_owned())
+                            .unwrap_or_default();
                         attrs.insert(k, v);
                     }
                     value.children.push(Element {
@@ -241,7 +247,7 @@ fn end_element(
     text: &mut String,
     out: &mut Multistatus,
     cur: &mut Option<Response>,
-    propstat: &mut Option<(Vec<((String, String), PropValue)>, Option<u16>)>,
+    propstat: &mut Option<PropStat>,
     prop: &mut Option<(usize, (String, String), PropValue)>,
 ) {
     if let Some((d, _, value)) = prop.as_mut() {

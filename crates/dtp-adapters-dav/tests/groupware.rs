@@ -11,8 +11,8 @@ use dtp_core::{AuthData, Result};
 use dtp_models::calendar::CalendarData;
 use dtp_models::contacts::ContactsData;
 use dtp_models::tasks::TasksData;
-use dtp_testkit::conformance::{self, Account, ErrorCase, ConformanceTarget};
 use dtp_testkit::SampleModel;
+use dtp_testkit::conformance::{self, Account, ConformanceTarget, ErrorCase};
 use servers::{Radicale, Xandikos};
 
 /// Builds an account of model `M` from a DAV config.
@@ -162,7 +162,9 @@ async fn conformance_on_xandikos() {
 use dtp_core::store::{JobId, JobState, JobStore, MemoryJobStore, NewJob};
 use dtp_core::{Exporter, Importer, Transfer, TransferDriver, TransferOptions, TransferReport};
 use dtp_models::contacts::AddressBook;
-use dtp_testkit::{CrashPoint, Dataset, FaultPlan, FaultyImporter, MemoryExporter, MemoryImporter, Op};
+use dtp_testkit::{
+    CrashPoint, Dataset, FaultPlan, FaultyImporter, MemoryExporter, MemoryImporter, Op,
+};
 
 async fn new_job<M: SampleModel>(store: &Arc<dyn JobStore>) -> JobId {
     store
@@ -271,7 +273,13 @@ async fn snapshot<M: SampleModel>(account: &Account<M>) -> Vec<String> {
 }
 
 fn assert_same(what: &str, got: &[String], want: &[String]) {
-    assert_eq!(got.len(), want.len(), "{what}: {} items, want {}", got.len(), want.len());
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{what}: {} items, want {}",
+        got.len(),
+        want.len()
+    );
     for (g, w) in got.iter().zip(want) {
         assert_eq!(g, w, "{what}: items differ");
     }
@@ -281,7 +289,10 @@ async fn seed_collection(base: &str, path: &str, method: &str, body: &str, resou
     let http = reqwest::Client::new();
     let url = format!("{base}{path}");
     let s = http
-        .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), &url)
+        .request(
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+            &url,
+        )
         .basic_auth("alice", Some("secret"))
         .header("Content-Type", "application/xml")
         .body(body.to_string())
@@ -306,7 +317,8 @@ async fn seed_collection(base: &str, path: &str, method: &str, body: &str, resou
 }
 
 fn corpus_contacts() -> Vec<dtp_models::contacts::Contact> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dtp-models/tests/corpus/vcard");
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dtp-models/tests/corpus/vcard");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -316,7 +328,8 @@ fn corpus_contacts() -> Vec<dtp_models::contacts::Contact> {
     let mut out = Vec::new();
     for f in files {
         let stem = f.file_stem().unwrap().to_string_lossy().into_owned();
-        let Ok(parsed) = dtp_models::vcard::parse_vcards(&std::fs::read(&f).unwrap(), "people") else {
+        let Ok(parsed) = dtp_models::vcard::parse_vcards(&std::fs::read(&f).unwrap(), "people")
+        else {
             continue;
         };
         for (n, mut c) in parsed.value.into_iter().enumerate() {
@@ -352,7 +365,8 @@ async fn radicale_to_xandikos_and_back() {
     let contacts = corpus_contacts();
     let parsed = contacts.len();
     let alice = AuthData::basic("alice", "secret");
-    let rad_cards = <ContactsData as DavModel>::account(DavConfig::new(&base).unwrap(), alice.clone());
+    let rad_cards =
+        <ContactsData as DavModel>::account(DavConfig::new(&base).unwrap(), alice.clone());
     let seed = Arc::new(MemoryExporter::<ContactsData>::fixed(
         Dataset {
             containers: vec![AddressBook::new("people", "People")],
@@ -363,7 +377,13 @@ async fn radicale_to_xandikos_and_back() {
     ));
     let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
     let job = new_job::<ContactsData>(&store).await;
-    let r = run(&store, &job, (seed, AuthData::None), (rad_cards.importer.clone(), alice.clone())).await;
+    let r = run(
+        &store,
+        &job,
+        (seed, AuthData::None),
+        (rad_cards.importer.clone(), alice.clone()),
+    )
+    .await;
     // Radicale (vobject) refuses a few corpus cards (a property name with
     // `/`, two `N`, `PROFILE:VCARD`, …): each is an item failure mapped to
     // InvalidData, the rest of the book goes in.
@@ -373,23 +393,54 @@ async fn radicale_to_xandikos_and_back() {
         "{r}"
     );
     let refused = r.failures.len();
-    assert!(refused <= 5, "Radicale refused more corpus vCards than before:\n{r}\n{}", radicale.server.log());
+    assert!(
+        refused <= 5,
+        "Radicale refused more corpus vCards than before:\n{r}\n{}",
+        radicale.server.log()
+    );
 
-    let rad_cal = <CalendarData as DavModel>::account(DavConfig::new(&base).unwrap(), alice.clone());
+    let rad_cal =
+        <CalendarData as DavModel>::account(DavConfig::new(&base).unwrap(), alice.clone());
     let rad_tasks = <TasksData as DavModel>::account(DavConfig::new(&base).unwrap(), alice.clone());
     let src_events = snapshot(&rad_cal).await;
     let src_tasks = snapshot(&rad_tasks).await;
     let src_cards = snapshot(&rad_cards).await;
     assert_eq!(src_events.len(), 6, "{src_events:#?}");
-    assert!(src_events.iter().any(|e| e.contains("Standup (moved)") && e.contains("Standup (long)")), "the series travels with its overrides: {src_events:#?}");
+    assert!(
+        src_events
+            .iter()
+            .any(|e| e.contains("Standup (moved)") && e.contains("Standup (long)")),
+        "the series travels with its overrides: {src_events:#?}"
+    );
     assert_eq!(src_tasks.len(), 4);
-    assert_eq!(src_tasks.iter().filter(|t| t.contains(r#""parent":"Move house""#)).count(), 2, "{src_tasks:#?}");
-    assert_eq!(src_cards.len(), parsed - refused, "every accepted corpus vCard is in Radicale");
-    println!("cross-server: {} events, {} tasks, {} contacts", src_events.len(), src_tasks.len(), src_cards.len());
+    assert_eq!(
+        src_tasks
+            .iter()
+            .filter(|t| t.contains(r#""parent":"Move house""#))
+            .count(),
+        2,
+        "{src_tasks:#?}"
+    );
+    assert_eq!(
+        src_cards.len(),
+        parsed - refused,
+        "every accepted corpus vCard is in Radicale"
+    );
+    println!(
+        "cross-server: {} events, {} tasks, {} contacts",
+        src_events.len(),
+        src_tasks.len(),
+        src_cards.len()
+    );
 
     // Radicale → Xandikos.
     let home = xandikos.new_home().await;
-    let xcfg = || DavConfig::new(&xandikos.url()).unwrap().with_home(&home).unwrap();
+    let xcfg = || {
+        DavConfig::new(&xandikos.url())
+            .unwrap()
+            .with_home(&home)
+            .unwrap()
+    };
     let x_cal = <CalendarData as DavModel>::account(xcfg(), AuthData::None);
     let x_tasks = <TasksData as DavModel>::account(xcfg(), AuthData::None);
     let x_cards = <ContactsData as DavModel>::account(xcfg(), AuthData::None);
@@ -397,17 +448,27 @@ async fn radicale_to_xandikos_and_back() {
     transfer(&rad_tasks, &x_tasks).await;
     // Contacts: crash midway (testkit crash points), resume, 0 lost 0 dup.
     let plan = FaultPlan::new();
-    let faulty: Arc<dyn Importer<ContactsData>> = Arc::new(FaultyImporter::new(x_cards.importer.clone(), plan.clone()));
+    let faulty: Arc<dyn Importer<ContactsData>> =
+        Arc::new(FaultyImporter::new(x_cards.importer.clone(), plan.clone()));
     let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
     let job = new_job::<ContactsData>(&store).await;
     let mut crashes = 0;
     for attempt in 0..4 {
         if attempt < 3 {
-            plan.arm_crash(CrashPoint { op: Op::ImportItem, nth: 7 + attempt * 5, after: attempt % 2 == 0 });
+            plan.arm_crash(CrashPoint {
+                op: Op::ImportItem,
+                nth: 7 + attempt * 5,
+                after: attempt % 2 == 0,
+            });
         } else {
             plan.disarm();
         }
-        let run = run(&store, &job, (rad_cards.exporter.clone(), alice.clone()), (faulty.clone(), AuthData::None));
+        let run = run(
+            &store,
+            &job,
+            (rad_cards.exporter.clone(), alice.clone()),
+            (faulty.clone(), AuthData::None),
+        );
         tokio::select! {
             r = run => { assert_eq!(r.state, JobState::Complete, "{r}"); break; }
             _ = plan.crashed() => crashes += 1,
@@ -416,7 +477,11 @@ async fn radicale_to_xandikos_and_back() {
     assert_eq!(crashes, 3, "the crash points were reached");
     assert_same("events at Xandikos", &snapshot(&x_cal).await, &src_events);
     assert_same("tasks at Xandikos", &snapshot(&x_tasks).await, &src_tasks);
-    assert_same("contacts at Xandikos after 3 crashes", &snapshot(&x_cards).await, &src_cards);
+    assert_same(
+        "contacts at Xandikos after 3 crashes",
+        &snapshot(&x_cards).await,
+        &src_cards,
+    );
 
     // Rerun in a new job: zero new resources.
     let count = |url: String| async move {
@@ -437,7 +502,11 @@ async fn radicale_to_xandikos_and_back() {
     transfer(&rad_cal, &x_cal).await;
     transfer(&rad_tasks, &x_tasks).await;
     transfer(&rad_cards, &x_cards).await;
-    assert_eq!(count(home.clone()).await, before, "a rerun created resources");
+    assert_eq!(
+        count(home.clone()).await,
+        before,
+        "a rerun created resources"
+    );
     assert_same("events after rerun", &snapshot(&x_cal).await, &src_events);
 
     // And back: Xandikos → a new Radicale user.
@@ -449,9 +518,21 @@ async fn radicale_to_xandikos_and_back() {
     transfer(&x_cal, &r_cal).await;
     transfer(&x_tasks, &r_tasks).await;
     transfer(&x_cards, &r_cards).await;
-    assert_same("events back at Radicale", &snapshot(&r_cal).await, &src_events);
-    assert_same("tasks back at Radicale", &snapshot(&r_tasks).await, &src_tasks);
-    assert_same("contacts back at Radicale", &snapshot(&r_cards).await, &src_cards);
+    assert_same(
+        "events back at Radicale",
+        &snapshot(&r_cal).await,
+        &src_events,
+    );
+    assert_same(
+        "tasks back at Radicale",
+        &snapshot(&r_tasks).await,
+        &src_tasks,
+    );
+    assert_same(
+        "contacts back at Radicale",
+        &snapshot(&r_cards).await,
+        &src_cards,
+    );
 }
 
 // ------------------------------------------------------------------ faults
@@ -486,7 +567,9 @@ impl FaultProxy {
         let task = tokio::spawn(async move {
             let mut n = 0usize;
             loop {
-                let Ok((mut client, _)) = listener.accept().await else { return };
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
                 n += 1;
                 let (b, d) = (b.clone(), d.clone());
                 tokio::spawn(async move {
@@ -499,10 +582,12 @@ impl FaultProxy {
                         b.fetch_add(1, Ordering::SeqCst);
                         return;
                     }
-                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else { return };
-                    if drop_every > 0 && n % drop_every == 0 {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    if drop_every > 0 && n.is_multiple_of(drop_every) {
                         d.fetch_add(1, Ordering::SeqCst);
-                        if (n / drop_every) % 2 == 0 {
+                        if (n / drop_every).is_multiple_of(2) {
                             // Before the request reaches the server.
                             let _ = client.read(&mut buf).await;
                             return;
@@ -534,7 +619,12 @@ impl FaultProxy {
                 });
             }
         });
-        FaultProxy { addr, busy_answers, dropped, task }
+        FaultProxy {
+            addr,
+            busy_answers,
+            dropped,
+            task,
+        }
     }
 
     fn url(&self) -> String {
@@ -556,16 +646,34 @@ async fn busy_and_dropping_server_still_ends_complete_without_duplicates() {
     let spec = dtp_testkit::DatasetSpec::new(2, 30).with_page_size(10);
 
     // Import contacts and events through the proxy.
-    let cards = <ContactsData as DavModel>::account(no_reuse(DavConfig::new(&proxy.url()).unwrap()), auth.clone());
+    let cards = <ContactsData as DavModel>::account(
+        no_reuse(DavConfig::new(&proxy.url()).unwrap()),
+        auth.clone(),
+    );
     let source = Arc::new(MemoryExporter::<ContactsData>::generated(spec));
     let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
     let job = new_job::<ContactsData>(&store).await;
-    let r = run(&store, &job, (source, AuthData::None), (cards.importer.clone(), auth.clone())).await;
+    let r = run(
+        &store,
+        &job,
+        (source, AuthData::None),
+        (cards.importer.clone(), auth.clone()),
+    )
+    .await;
     assert_eq!(r.state, JobState::Complete, "{r}");
-    let cal = <CalendarData as DavModel>::account(no_reuse(DavConfig::new(&proxy.url()).unwrap()), auth.clone());
+    let cal = <CalendarData as DavModel>::account(
+        no_reuse(DavConfig::new(&proxy.url()).unwrap()),
+        auth.clone(),
+    );
     let source = Arc::new(MemoryExporter::<CalendarData>::generated(spec));
     let job = new_job::<CalendarData>(&store).await;
-    let r = run(&store, &job, (source, AuthData::None), (cal.importer.clone(), auth.clone())).await;
+    let r = run(
+        &store,
+        &job,
+        (source, AuthData::None),
+        (cal.importer.clone(), auth.clone()),
+    )
+    .await;
     assert_eq!(r.state, JobState::Complete, "{r}");
     let busy = proxy.busy_answers.load(Ordering::SeqCst);
     let dropped = proxy.dropped.load(Ordering::SeqCst);
@@ -578,7 +686,10 @@ async fn busy_and_dropping_server_still_ends_complete_without_duplicates() {
         let user = user.clone();
         async move {
             let body = reqwest::Client::new()
-                .request(reqwest::Method::from_bytes(b"PROPFIND").unwrap(), format!("{base}{user}/{path}/"))
+                .request(
+                    reqwest::Method::from_bytes(b"PROPFIND").unwrap(),
+                    format!("{base}{user}/{path}/"),
+                )
                 .basic_auth(&user, Some("secret"))
                 .header("Depth", "1")
                 .header("Content-Type", "application/xml")
@@ -596,11 +707,24 @@ async fn busy_and_dropping_server_still_ends_complete_without_duplicates() {
         assert_eq!(count(coll.to_string()).await, n, "{coll}");
     }
     // Export through the same faulty proxy: everything, once.
-    let direct = <ContactsData as DavModel>::account(DavConfig::new(&radicale.url()).unwrap(), auth.clone());
+    let direct =
+        <ContactsData as DavModel>::account(DavConfig::new(&radicale.url()).unwrap(), auth.clone());
     let want = snapshot(&direct).await;
     assert_eq!(want.len(), 60);
-    assert_same("contacts exported through the faulty proxy", &snapshot(&cards).await, &want);
-    let direct = <CalendarData as DavModel>::account(DavConfig::new(&radicale.url()).unwrap(), auth);
-    assert_same("events exported through the faulty proxy", &snapshot(&cal).await, &snapshot(&direct).await);
-    println!("faults: {busy} busy answers, {} dropped connections", proxy.dropped.load(Ordering::SeqCst));
+    assert_same(
+        "contacts exported through the faulty proxy",
+        &snapshot(&cards).await,
+        &want,
+    );
+    let direct =
+        <CalendarData as DavModel>::account(DavConfig::new(&radicale.url()).unwrap(), auth);
+    assert_same(
+        "events exported through the faulty proxy",
+        &snapshot(&cal).await,
+        &snapshot(&direct).await,
+    );
+    println!(
+        "faults: {busy} busy answers, {} dropped connections",
+        proxy.dropped.load(Ordering::SeqCst)
+    );
 }

@@ -82,8 +82,8 @@ async fn conformance_on_rclone_and_wsgidav() {
 
 use dtp_core::store::{JobState, JobStore, MemoryJobStore, NewJob};
 use dtp_core::{Exporter, Importer, Transfer, TransferDriver, TransferOptions, TransferReport};
-use dtp_models::media::{Album, MediaItem, MediaKind};
 use dtp_models::MediaRef;
+use dtp_models::media::{Album, MediaItem, MediaKind};
 use dtp_testkit::{Dataset, MemoryExporter, MemoryImporter, sample_media_bytes};
 use sha2::{Digest, Sha256};
 
@@ -140,7 +140,10 @@ async fn two_hundred_photos_in_five_albums_and_a_512_mib_video_on_rclone() {
                 format!("p{n}"),
                 MediaKind::Photo,
                 name,
-                MediaRef::new(key).with_size(len).with_mime_type("image/jpeg").with_sha256(sha),
+                MediaRef::new(key)
+                    .with_size(len)
+                    .with_mime_type("image/jpeg")
+                    .with_sha256(sha),
             )
             .in_album(format!("a{}", n % 5)),
         );
@@ -163,13 +166,17 @@ async fn two_hundred_photos_in_five_albums_and_a_512_mib_video_on_rclone() {
     );
     let source = Arc::new(MemoryExporter::fixed(
         Dataset {
-            containers: (0..5).map(|a| Album::new(format!("a{a}"), format!("Album {a}"))).collect(),
+            containers: (0..5)
+                .map(|a| Album::new(format!("a{a}"), format!("Album {a}")))
+                .collect(),
             items,
             media: Default::default(),
         },
         25,
     ));
-    let dav = Arc::new(WebDavMedia::new(WebDavConfig::new(&format!("{}photos/", server.url())).unwrap()).unwrap());
+    let dav = Arc::new(
+        WebDavMedia::new(WebDavConfig::new(&format!("{}photos/", server.url())).unwrap()).unwrap(),
+    );
     let r = move_all(source, AuthData::None, dav.clone(), auth.clone()).await;
     assert_eq!(r.state, JobState::Complete, "{r}");
     assert!(r.failures.is_empty(), "{r}");
@@ -181,8 +188,20 @@ async fn two_hundred_photos_in_five_albums_and_a_512_mib_video_on_rclone() {
     for a in 0..5 {
         let files = std::fs::read_dir(disk.join(format!("Album {a}")))
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("IMG_"))
-            .filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".json"))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("IMG_")
+            })
+            .filter(|e| {
+                !e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".json")
+            })
             .count();
         assert_eq!(files, 40, "album {a}");
     }

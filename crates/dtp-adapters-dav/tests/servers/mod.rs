@@ -72,7 +72,11 @@ impl Server {
             if let Ok(Some(status)) = server.child.try_wait() {
                 panic!("{name} exited with {status}:\n{}", server.log());
             }
-            assert!(Instant::now() < deadline, "{name} did not start:\n{}", server.log());
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not start:\n{}",
+                server.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         server
