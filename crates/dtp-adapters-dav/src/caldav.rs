@@ -474,6 +474,6 @@ mod tests {
             t("x", Some("missing")),
         ]);
         let ids: Vec<&str> = out.iter().map(|t| t.id.as_str()).collect();
-        assert_eq!(ids, ["x", "a", "b", "c"]);
+        assert_eq!(ids, ["a", "x", "b", "c"]);
     }
 }

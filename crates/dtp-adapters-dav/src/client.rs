@@ -473,6 +473,45 @@ mod tests {
         );
     }
 
+    /// Sends one request to a one-shot loopback listener and returns the
+    /// request head it received.
+    async fn request_head(auth: AuthData) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/x/", listener.local_addr().unwrap())).unwrap();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 8192];
+            let n = s.read(&mut buf).await.unwrap();
+            s.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&buf[..n]).to_lowercase()
+        });
+        let client = DavClient::new("dav", &HttpOptions::default()).unwrap();
+        let a = client
+            .send(&auth, Method::GET, &url, &[], Body::Empty, None)
+            .await
+            .unwrap();
+        let err = client.check(&Method::GET, a).unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Unauthenticated);
+        // No secret in the error.
+        assert!(!format!("{err} {err:?}").contains("s3cret"));
+        server.await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn basic_and_bearer_credentials_are_sent() {
+        let head = request_head(AuthData::basic("ada", "s3cret")).await;
+        // base64("ada:s3cret")
+        assert!(
+            head.contains("authorization: basic ywrhonmzy3jlda=="),
+            "{head}"
+        );
+        let head = request_head(AuthData::api_key("tok-s3cret")).await;
+        assert!(head.contains("authorization: bearer tok-s3cret"), "{head}");
+    }
+
     #[test]
     fn retry_after_reads_http_dates() {
         let mut h = HeaderMap::new();

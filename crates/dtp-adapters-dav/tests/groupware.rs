@@ -728,3 +728,77 @@ async fn busy_and_dropping_server_still_ends_complete_without_duplicates() {
         proxy.dropped.load(Ordering::SeqCst)
     );
 }
+
+// ------------------------------------------------------------- incremental
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_export_with_sync_tokens_brings_only_what_changed() {
+    let radicale = Radicale::start();
+    let auth = AuthData::basic(radicale.new_user(), "secret");
+    let spec = dtp_testkit::DatasetSpec::new(1, 12).with_page_size(5);
+    let first =
+        Arc::new(CalDav::new(DavConfig::new(&radicale.url()).unwrap().with_page_size(5)).unwrap());
+    let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
+    let job = new_job::<CalendarData>(&store).await;
+    let r = run(
+        &store,
+        &job,
+        (
+            Arc::new(MemoryExporter::<CalendarData>::generated(spec)),
+            AuthData::None,
+        ),
+        (first.clone(), auth.clone()),
+    )
+    .await;
+    assert_eq!(r.state, JobState::Complete, "{r}");
+    let account = Account::<CalendarData>::new(first.clone(), first.clone(), auth.clone());
+    assert_eq!(snapshot(&account).await.len(), 12);
+    let tokens = first.sync_tokens();
+    assert_eq!(tokens.len(), 1, "one collection, one token: {tokens:?}");
+    assert_eq!(first.etags().len(), 12, "every resource's ETag is kept");
+
+    // One new event and one changed event at the server.
+    let cal_url = tokens.keys().next().unwrap().clone();
+    let http = reqwest::Client::new();
+    let user = match &auth {
+        AuthData::Basic { username, .. } => username.clone(),
+        _ => unreachable!(),
+    };
+    for (name, uid, summary) in [
+        ("new.ics", "new@dtp.test", "Added later"),
+        (
+            "uid-0-3@dtp.invalid.ics",
+            "uid-0-3@dtp.invalid",
+            "Meeting 3 renamed",
+        ),
+    ] {
+        let s = http
+            .put(format!("{cal_url}{name}"))
+            .basic_auth(&user, Some("secret"))
+            .header("Content-Type", "text/calendar")
+            .body(format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:t\r\nBEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20240101T000000Z\r\nDTSTART:20240101T100000Z\r\nSUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(s.is_success(), "{s}");
+    }
+    let later = Arc::new(
+        CalDav::new(
+            DavConfig::new(&radicale.url())
+                .unwrap()
+                .with_sync_tokens(tokens.clone()),
+        )
+        .unwrap(),
+    );
+    let changed = snapshot(&Account::<CalendarData>::new(
+        later.clone(),
+        later.clone(),
+        auth,
+    ))
+    .await;
+    assert_eq!(changed.len(), 2, "{changed:#?}");
+    assert!(changed.iter().any(|e| e.contains("Added later")));
+    assert!(changed.iter().any(|e| e.contains("Meeting 3 renamed")));
+    assert_ne!(later.sync_tokens(), tokens, "the token moved on");
+}
