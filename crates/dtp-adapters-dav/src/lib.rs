@@ -63,6 +63,23 @@
 //! [`AuthData::ApiKey`](dtp_core::AuthData::ApiKey)); they are never stored
 //! in the adapters and never appear in `Debug` output, logs or errors.
 //!
+//! # Known limits
+//!
+//! - `VTIMEZONE` definitions: an exported event keeps its `TZID`s, but the
+//!   models have no per-event slot for the resource's `VTIMEZONE`
+//!   components, so DAV → DAV transfers write events without them (both
+//!   Radicale and Xandikos accept that; IANA ids resolve). The importer does
+//!   write the source calendar's `VTIMEZONE`s when the source model carries
+//!   them (e.g. an archive export).
+//! - A `VEVENT` without `DTSTART` is rejected by servers such as Radicale; the
+//!   importer adds a placeholder `DTSTART` marked `X-DTP-NO-DTSTART`, which
+//!   the exporter removes again.
+//! - The driver stops a job on any export error, so an unreadable resource
+//!   stops the export with `InvalidData` naming that resource (its checkpoint
+//!   kept) rather than being skipped.
+//! - Items without a UID get their source id as UID (a stable resource name
+//!   needs one).
+//!
 //! # Why a small client and not `libdav`
 //!
 //! `libdav` (0.11, ISC, MSRV 1.86) is a well-kept CalDAV/CardDAV client, but
