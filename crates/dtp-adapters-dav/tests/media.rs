@@ -77,6 +77,28 @@ async fn conformance_on_rclone_and_wsgidav() {
             next: AtomicUsize::new(0),
         };
         conformance::run_all::<MediaData, _>(&target).await;
+        // ETags of what the suite left behind: rclone quotes them, WsgiDAV
+        // does not; both come out the same, without quotes.
+        let media = Arc::new(
+            WebDavMedia::new(
+                WebDavConfig::new(&format!("{}account0/", target.server.url())).unwrap(),
+            )
+            .unwrap(),
+        );
+        let r = move_all(
+            media.clone(),
+            AuthData::basic("alice", "secret"),
+            Arc::new(MemoryImporter::<MediaData>::new()),
+            AuthData::None,
+        )
+        .await;
+        assert_eq!(r.state, JobState::Complete, "{r}");
+        let etags = media.etags();
+        assert!(etags.len() >= 75, "{} ETags", etags.len());
+        assert!(
+            etags.values().all(|t| !t.is_empty() && !t.contains('"')),
+            "{etags:?}"
+        );
     }
 }
 
