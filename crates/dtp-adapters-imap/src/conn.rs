@@ -223,13 +223,22 @@ impl Conn {
         while self.session.unsolicited_responses.try_recv().is_ok() {}
     }
 
-    /// Opens `mailbox` (EXAMINE when `read_only`), unless already open;
-    /// returns its UIDVALIDITY.
+    /// Opens `mailbox` (EXAMINE when `read_only`), or brings it up to date
+    /// when already open; returns its UIDVALIDITY.
     pub(crate) async fn open_mailbox(&mut self, mailbox: &str, read_only: bool) -> Result<u32> {
         if let (Some((m, ro)), Some(v)) = (&self.selected, self.uid_validity)
             && m == mailbox
             && (*ro == read_only || !*ro)
         {
+            // Still open: NOOP makes the server announce what other sessions
+            // added meanwhile, so the next command sees it.
+            let timeout = self.timeout;
+            let session = &mut self.session;
+            timed(timeout, async {
+                session.noop().await.map_err(|e| error::map(Op::Other, e))
+            })
+            .await?;
+            self.drain();
             return Ok(v);
         }
         self.selected = None;

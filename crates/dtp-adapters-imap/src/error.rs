@@ -67,8 +67,8 @@ fn truncate(text: &str) -> String {
 pub(crate) fn map(op: Op, e: async_imap::error::Error) -> Error {
     use async_imap::error::Error as E;
     match e {
-        E::No(text) => refusal(op, false, &text),
-        E::Bad(text) => refusal(op, true, &text),
+        E::No(text) => refusal(op, false, &server_text(&text)),
+        E::Bad(text) => refusal(op, true, &server_text(&text)),
         E::Io(io) => io_error(io),
         E::ConnectionLost => Error::transient("the IMAP connection was lost").with_service(SERVICE),
         E::Parse(p) => Error::transient(format!(
@@ -83,6 +83,34 @@ pub(crate) fn map(op: Op, e: async_imap::error::Error) -> Error {
         other => Error::transient(format!("IMAP failure: {}", truncate(&other.to_string())))
             .with_service(SERVICE),
     }
+}
+
+/// async-imap reports a refusal as `code: …, info: Some("…")`, with known
+/// response codes parsed out and unknown ones (`[OVERQUOTA]`) left in the
+/// text: recover the server's own line.
+fn server_text(text: &str) -> String {
+    let Some(at) = text.find("info: Some(\"") else {
+        return text.to_string();
+    };
+    let inner = &text[at + "info: Some(\"".len()..];
+    let inner = inner.strip_suffix("\")").unwrap_or(inner);
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    let code = text
+        .strip_prefix("code: Some(")
+        .and_then(|r| r.split(')').next())
+        .map(|c| format!("[{}] ", c.to_ascii_uppercase()))
+        .unwrap_or_default();
+    format!("{code}{out}")
 }
 
 /// Maps an I/O error: always transient (a dropped or reset connection).
@@ -122,6 +150,17 @@ mod tests {
         );
         assert_eq!(k(Op::Login, "nope"), ErrorKind::Unauthenticated);
         assert_eq!(k(Op::Other, "[UNAVAILABLE] later"), ErrorKind::Transient);
+        assert_eq!(
+            server_text(r#"code: None, info: Some("[OVERQUOTA] Quota \"x\" exceeded")"#),
+            r#"[OVERQUOTA] Quota "x" exceeded"#
+        );
+        assert_eq!(
+            map(Op::Other, async_imap::error::Error::No(
+                r#"code: None, info: Some("[OVERQUOTA] Quota exceeded")"#.into()
+            ))
+            .kind(),
+            &ErrorKind::DestinationFull
+        );
         let rejected = refusal(Op::Append, false, "Message contains NUL");
         assert_eq!(rejected.kind(), &ErrorKind::InvalidData);
         assert_eq!(rejected.scope(), ErrorScope::Item);

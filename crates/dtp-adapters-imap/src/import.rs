@@ -35,7 +35,35 @@ const HEAD_LIMIT: usize = 64 * 1024;
 pub struct ImapImporter {
     pool: Arc<Pool>,
     folders: tokio::sync::Mutex<Option<DestFolders>>,
-    indexes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<FolderIndex>>>>,
+    indexes: Mutex<HashMap<String, Arc<FolderSlot>>>,
+}
+
+/// A destination folder's index, and whether it may be out of date: set by
+/// an APPEND or COPY that did not finish (an error, or a cancelled future
+/// when the process is stopping), so the next lookup asks the server again.
+#[derive(Debug, Default)]
+struct FolderSlot {
+    index: tokio::sync::Mutex<FolderIndex>,
+    stale: std::sync::atomic::AtomicBool,
+    /// Held (shared) by every APPEND in flight.
+    appending: Arc<tokio::sync::RwLock<()>>,
+}
+
+/// Marks a folder stale when dropped before [`StaleOnDrop::disarm`].
+struct StaleOnDrop<'a>(Option<&'a std::sync::atomic::AtomicBool>);
+
+impl StaleOnDrop<'_> {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for StaleOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(flag) = self.0 {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -191,7 +219,7 @@ impl ImapImporter {
         }
     }
 
-    fn index(&self, mailbox: &str) -> Arc<tokio::sync::Mutex<FolderIndex>> {
+    fn index(&self, mailbox: &str) -> Arc<FolderSlot> {
         self.indexes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -296,9 +324,14 @@ impl ImapImporter {
         src: &mut Source,
         key: &str,
     ) -> Result<Option<String>> {
-        let index = self.index(mailbox);
-        let mut index = index.lock().await;
-        if !index.loaded {
+        let slot = self.index(mailbox);
+        if slot.stale.load(std::sync::atomic::Ordering::SeqCst) {
+            // An APPEND whose caller went away may still be running: let it
+            // finish, so the reload below sees what it stored.
+            drop(slot.appending.write().await);
+        }
+        let mut index = slot.index.lock().await;
+        if slot.stale.swap(false, std::sync::atomic::Ordering::SeqCst) || !index.loaded {
             Self::load_index(conn, mailbox, &mut index).await?;
         }
         let idx = &mut *index;
@@ -390,9 +423,8 @@ impl ImapImporter {
         let key = msg.id.clone();
         let mut src = open_source(ctx, msg).await?;
         let mut pooled = self.pool.get(auth).await?;
-        let conn = pooled.conn();
         let primary = &dests[0];
-        let existing = self.find_in(conn, primary, &mut src, &key).await?;
+        let existing = self.find_in(pooled.conn(), primary, &mut src, &key).await?;
         let (id, v, uid) = match existing {
             Some(id) => {
                 let (v, uid) = parse_item_id(&id).unwrap_or((0, 0));
@@ -409,19 +441,37 @@ impl ImapImporter {
                 let Source {
                     head, rest, size, message_id,
                 } = src;
-                let appended = conn
-                    .append_stream(primary, &flag_list(&msg.flags), date.as_deref(), size, head, rest)
-                    .await;
-                let index = self.index(primary);
-                let mut index = index.lock().await;
-                match appended {
+                let slot = self.index(primary);
+                let unfinished = StaleOnDrop(Some(&slot.stale));
+                // The APPEND runs as its own task: if this import is dropped
+                // (the process is stopping), it still finishes and reads the
+                // server's answer, and a later lookup waits for it.
+                let permit = slot.appending.clone().read_owned().await;
+                let flags = flag_list(&msg.flags);
+                let mailbox = primary.clone();
+                let task = tokio::spawn(async move {
+                    let appended = pooled
+                        .conn()
+                        .append_stream(&mailbox, &flags, date.as_deref(), size, head, rest)
+                        .await;
+                    drop(permit);
+                    (pooled, appended)
+                });
+                let appended;
+                (pooled, appended) = task
+                    .await
+                    .map_err(|e| Error::internal(format!("the APPEND task failed: {e}")))?;
+                let mut index = slot.index.lock().await;
+                let done = match appended {
                     Ok(Some((v, uid))) if index.loaded && index.uid_validity == v => {
-                        index.entries.push(Entry {
-                            uid,
-                            size,
-                            message_id,
-                            sha256: None,
-                        });
+                        if !index.entries.iter().any(|e| e.uid == uid) {
+                            index.entries.push(Entry {
+                                uid,
+                                size,
+                                message_id,
+                                sha256: None,
+                            });
+                        }
                         index.claims.insert(uid, key.clone());
                         (item_id(v, uid, primary), v, uid)
                     }
@@ -440,10 +490,13 @@ impl ImapImporter {
                         index.loaded = false;
                         return Err(e.with_item(msg.id.clone()));
                     }
-                }
+                };
+                unfinished.disarm();
+                done
             }
         };
         // Labels: the same message in the other folders, by server-side copy.
+        let conn = pooled.conn();
         for other in &dests[1..] {
             if uid == 0 {
                 break;
@@ -460,6 +513,7 @@ impl ImapImporter {
             if now != v {
                 break;
             }
+            let _unfinished = StaleOnDrop(Some(&index.stale));
             let timeout = conn.timeout();
             let session = &mut conn.session;
             let target = quote(other)?;
@@ -471,7 +525,7 @@ impl ImapImporter {
             })
             .await?;
             conn.drain();
-            index.lock().await.loaded = false;
+            index.index.lock().await.loaded = false;
         }
         pooled.release();
         Ok(Some(id))
