@@ -18,8 +18,9 @@ use crate::error::{self, Op};
 use crate::export::{ListedFolder, list_folders};
 use crate::utf7;
 
-/// The most header bytes read before APPEND to find the Message-ID.
-const HEAD_LIMIT: usize = 64 * 1024;
+/// The most header bytes read before APPEND to find the Message-ID (a header
+/// block this large is pathological; such a message is matched by content).
+const HEAD_LIMIT: usize = 8 << 20;
 
 /// Writes mail into an IMAP account.
 ///
@@ -349,7 +350,7 @@ impl ImapImporter {
                     .entries
                     .iter()
                     .enumerate()
-                    .filter(|(_, e)| e.message_id.is_none() && claimable(e, &idx.claims))
+                    .filter(|(_, e)| claimable(e, &idx.claims))
                     .map(|(i, _)| i)
                     .collect();
                 let mut hit = None;
