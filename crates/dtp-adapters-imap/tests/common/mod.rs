@@ -212,6 +212,27 @@ service anvil {{
         (name.clone(), AuthData::basic(name, format!("pw-{n}-secret")))
     }
 
+    /// Replaces the userdb extra fields of `user` (e.g. a bigger quota).
+    pub fn set_quota_rule(&self, user: &str, rule: &str) {
+        // Dovecot notices the change by mtime (seconds).
+        std::thread::sleep(Duration::from_millis(1100));
+        let path = self.dir.path().join("users");
+        let users = std::fs::read_to_string(&path).expect("users file");
+        let prefix = format!("{user}:");
+        let updated: String = users
+            .lines()
+            .map(|l| {
+                if l.starts_with(&prefix) {
+                    let fields: Vec<&str> = l.splitn(8, ':').collect();
+                    format!("{}:{}::::::{rule}\n", fields[0], fields[1])
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        std::fs::write(&path, updated).expect("users file");
+    }
+
     pub fn config(&self) -> ImapConfig {
         ImapConfig::plain_loopback(self.port)
     }
