@@ -76,6 +76,8 @@ pub(crate) struct Conn {
     selected: Option<(String, bool)>,
     /// UIDVALIDITY of the selected mailbox.
     pub(crate) uid_validity: Option<u32>,
+    /// The server takes non-synchronizing literals (RFC 7888 LITERAL+).
+    literal_plus: bool,
     timeout: Duration,
 }
 
@@ -204,10 +206,18 @@ impl Conn {
                 e
             }
         })?;
+        let mut session = session;
+        let caps = timed(timeout, async {
+            session.capabilities().await.map_err(|e| error::map(Op::Other, e))
+        })
+        .await?;
+        let literal_plus = caps.has_str("LITERAL+");
+        drop(caps);
         Ok(Conn {
             session,
             selected: None,
             uid_validity: None,
+            literal_plus,
             timeout,
         })
     }
@@ -226,10 +236,24 @@ impl Conn {
     /// Opens `mailbox` (EXAMINE when `read_only`), or brings it up to date
     /// when already open; returns its UIDVALIDITY.
     pub(crate) async fn open_mailbox(&mut self, mailbox: &str, read_only: bool) -> Result<u32> {
+        self.open_mailbox_with(mailbox, read_only, true).await
+    }
+
+    /// [`open_mailbox`](Self::open_mailbox), without the NOOP when `refresh`
+    /// is false (the caller retries with it if a UID is not visible yet).
+    pub(crate) async fn open_mailbox_with(
+        &mut self,
+        mailbox: &str,
+        read_only: bool,
+        refresh: bool,
+    ) -> Result<u32> {
         if let (Some((m, ro)), Some(v)) = (&self.selected, self.uid_validity)
             && m == mailbox
             && (*ro == read_only || !*ro)
         {
+            if !refresh {
+                return Ok(v);
+            }
             // Still open: NOOP makes the server announce what other sessions
             // added meanwhile, so the next command sees it.
             let timeout = self.timeout;
@@ -283,7 +307,9 @@ impl Conn {
         if let Some(d) = date {
             command.push_str(&format!(" \"{d}\""));
         }
-        command.push_str(&format!(" {{{size}}}"));
+        let literal_plus = self.literal_plus;
+        let plus = if literal_plus { "+" } else { "" };
+        command.push_str(&format!(" {{{size}{plus}}}"));
         let timeout = self.timeout;
         // The selected mailbox's state may change (EXISTS); keep it, but an
         // error leaves the connection unusable anyway.
@@ -295,8 +321,9 @@ impl Conn {
                 .map_err(|e| error::map(Op::Append, e))
         })
         .await?;
-        // Wait for the continuation (or a refusal before any byte is sent).
-        loop {
+        // Wait for the continuation (or a refusal before any byte is sent);
+        // with LITERAL+ the bytes follow at once.
+        while !literal_plus {
             let resp = timed(timeout, async {
                 session.read_response().await.map_err(error::io_error)
             })

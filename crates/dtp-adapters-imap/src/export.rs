@@ -453,19 +453,27 @@ impl Exporter<MailData> for ImapExporter {
     ) -> Result<ByteStream> {
         let (v, uid, mailbox) = parse_media_key(&media.key)
             .ok_or_else(|| Error::not_found(format!("not an IMAP message: {}", media.key)))?;
+        let chunk = self.pool.config().fetch_chunk;
+        let large = media.size.is_some_and(|s| s > u64::from(chunk));
         let mut pooled = self.pool.get(auth).await?;
-        let now = pooled.conn().open_mailbox(mailbox, true).await?;
+        // Small messages skip the NOOP and retry with it if the UID is not
+        // visible on this connection yet.
+        let now = pooled.conn().open_mailbox_with(mailbox, true, large).await?;
         if now != v {
             pooled.release();
             return Err(Error::not_found(format!(
                 "the folder {mailbox} was reset (UIDVALIDITY {v} is now {now}); export it again"
             )));
         }
-        let chunk = self.pool.config().fetch_chunk;
         match media.size {
             Some(size) if size > u64::from(chunk) => Ok(ranged(pooled, uid, size, chunk)),
             _ => {
-                let fetched = fetch_body(pooled.conn(), uid, None).await?;
+                let mut fetched = fetch_body(pooled.conn(), uid, None).await?;
+                if fetched.is_none() {
+                    // This connection may not have seen the message arrive yet.
+                    pooled.conn().open_mailbox(mailbox, true).await?;
+                    fetched = fetch_body(pooled.conn(), uid, None).await?;
+                }
                 pooled.release();
                 match fetched {
                     Some(f) => Ok(chunks_of(f)),

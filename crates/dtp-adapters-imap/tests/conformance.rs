@@ -28,7 +28,7 @@ impl ConformanceTarget<MailData> for DovecotTarget {
     async fn error_cases(&self) -> Result<Vec<ErrorCase<MailData>>> {
         let (name, _) = self.server.add_user();
         let wrong = AuthData::basic(name, "not-the-password");
-        // 400 bytes of quota: one ~250-byte sample message fits, not three.
+        // 200 bytes of quota: not even one ~250-byte sample message fits.
         let (_, small) = self.server.add_quota_user();
         let account = |auth| {
             Account::new(
@@ -82,7 +82,7 @@ pub fn quota_config() -> String {
 async fn dovecot_passes_the_conformance_suite() {
     let server = common::Dovecot::start_with(common::Setup {
         extra: quota_config(),
-        quota_rule: Some("userdb_quota_rule=*:storage=400B".into()),
+        quota_rule: Some("userdb_quota_rule=*:storage=200B".into()),
         ..Default::default()
     });
     let target = DovecotTarget { server };
