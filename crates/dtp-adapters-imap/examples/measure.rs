@@ -64,14 +64,23 @@ async fn main() {
     let root = src.mail_dir();
     let (count, bytes) = match mode {
         "many" => {
-            let folders = [None, Some("Work"), Some("Work.Old"), Some("Lists"), Some("Family")];
+            let folders = [
+                None,
+                Some("Work"),
+                Some("Work.Old"),
+                Some("Lists"),
+                Some("Family"),
+            ];
             let mut bytes = 0u64;
             for i in 0..n {
                 let dir = maildir(&root, &user, folders[i % folders.len()]);
                 let m = small_message(i);
                 bytes += m.len() as u64;
-                std::fs::write(dir.join(format!("new/{}.M{i}P1.measure", 1_700_000_000 + i)), m)
-                    .expect("write message");
+                std::fs::write(
+                    dir.join(format!("new/{}.M{i}P1.measure", 1_700_000_000 + i)),
+                    m,
+                )
+                .expect("write message");
             }
             (n, bytes)
         }
@@ -83,7 +92,8 @@ async fn main() {
                 b"Message-ID: <big@dtp.example>\r\nFrom: a@example.org\r\nSubject: big\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n",
             )
             .expect("write");
-            let line = b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n";
+            let line =
+                b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n";
             let lines = (n << 20) / line.len();
             for _ in 0..lines {
                 f.write_all(line).expect("write");
@@ -95,7 +105,10 @@ async fn main() {
         other => panic!("unknown mode {other} (many N | big MiB)"),
     };
     chown(&root);
-    println!("source: {count} messages, {:.1} MiB", bytes as f64 / (1 << 20) as f64);
+    println!(
+        "source: {count} messages, {:.1} MiB",
+        bytes as f64 / (1 << 20) as f64
+    );
 
     let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
     let job = store
@@ -148,7 +161,10 @@ async fn main() {
     }
     let at_dst = common::dump(dst.port, &to).await;
     let dst_count: usize = at_dst.values().map(|(_, m)| m.len()).sum();
-    let dst_bytes: usize = at_dst.values().flat_map(|(_, m)| m.iter().map(|s| s.len)).sum();
+    let dst_bytes: usize = at_dst
+        .values()
+        .flat_map(|(_, m)| m.iter().map(|s| s.len))
+        .sum();
     assert_eq!(dst_count, count, "every message arrived");
     println!(
         "moved {moved} messages ({:.1} MiB as IMAP counts them) Dovecot → Dovecot in {:.2} s ({:.0} messages/s)",

@@ -90,10 +90,7 @@ impl fmt::Debug for Conn {
 }
 
 /// Runs `fut` with the command timeout; a timeout is transient.
-pub(crate) async fn timed<T>(
-    timeout: Duration,
-    fut: impl Future<Output = Result<T>>,
-) -> Result<T> {
+pub(crate) async fn timed<T>(timeout: Duration, fut: impl Future<Output = Result<T>>) -> Result<T> {
     match tokio::time::timeout(timeout, fut).await {
         Ok(r) => r,
         Err(_) => Err(Error::transient(format!(
@@ -154,7 +151,9 @@ impl Conn {
         })
         .await?;
         if greeting.is_none() {
-            return Err(error::protocol("the server closed the connection before its greeting"));
+            return Err(error::protocol(
+                "the server closed the connection before its greeting",
+            ));
         }
         let login = async {
             match auth {
@@ -194,7 +193,10 @@ impl Conn {
                 }
                 _ => Err(Error::new(
                     ErrorKind::Reauthorize,
-                    format!("IMAP needs a password or an OAuth token, got {}", auth.kind_name()),
+                    format!(
+                        "IMAP needs a password or an OAuth token, got {}",
+                        auth.kind_name()
+                    ),
                 )),
             }
         };
@@ -208,7 +210,10 @@ impl Conn {
         })?;
         let mut session = session;
         let caps = timed(timeout, async {
-            session.capabilities().await.map_err(|e| error::map(Op::Other, e))
+            session
+                .capabilities()
+                .await
+                .map_err(|e| error::map(Op::Other, e))
         })
         .await?;
         let literal_plus = caps.has_str("LITERAL+");
@@ -323,22 +328,26 @@ impl Conn {
         .await?;
         // Wait for the continuation (or a refusal before any byte is sent);
         // with LITERAL+ the bytes follow at once.
-        while !literal_plus {
-            let resp = timed(timeout, async {
-                session.read_response().await.map_err(error::io_error)
-            })
-            .await?
-            .ok_or_else(|| Error::transient("the IMAP connection was lost").with_service(SERVICE))?;
-            match resp.parsed() {
-                async_imap::imap_proto::Response::Continue { .. } => break,
-                async_imap::imap_proto::Response::Done {
-                    tag: t,
-                    status,
-                    outcome,
-                } if *t == tag => {
-                    return Err(done_error(status, outcome.information.as_deref()));
+        if !literal_plus {
+            loop {
+                let resp = timed(timeout, async {
+                    session.read_response().await.map_err(error::io_error)
+                })
+                .await?
+                .ok_or_else(|| {
+                    Error::transient("the IMAP connection was lost").with_service(SERVICE)
+                })?;
+                match resp.parsed() {
+                    async_imap::imap_proto::Response::Continue { .. } => break,
+                    async_imap::imap_proto::Response::Done {
+                        tag: t,
+                        status,
+                        outcome,
+                    } if *t == tag => {
+                        return Err(done_error(status, outcome.information.as_deref()));
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
         }
         let mut written: u64 = 0;
@@ -380,7 +389,9 @@ impl Conn {
                 session.read_response().await.map_err(error::io_error)
             })
             .await?
-            .ok_or_else(|| Error::transient("the IMAP connection was lost").with_service(SERVICE))?;
+            .ok_or_else(|| {
+                Error::transient("the IMAP connection was lost").with_service(SERVICE)
+            })?;
             if let async_imap::imap_proto::Response::Done {
                 tag: t,
                 status,
@@ -416,7 +427,10 @@ pub(crate) fn quote(s: &str) -> Result<String> {
             "a line break or NUL cannot be sent in an IMAP name: {s:?}"
         )));
     }
-    Ok(format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
+    Ok(format!(
+        "\"{}\"",
+        s.replace('\\', "\\\\").replace('"', "\\\"")
+    ))
 }
 
 async fn connect(config: &ImapConfig) -> Result<Transport> {

@@ -76,10 +76,12 @@ pub(crate) fn map(op: Op, e: async_imap::error::Error) -> Error {
             truncate(&p.to_string())
         ))
         .with_service(SERVICE),
-        E::Validate(v) => Error::invalid_data(format!("not sendable over IMAP: {v}"))
-            .with_service(SERVICE),
-        E::Append => Error::transient("the server did not accept the APPEND literal")
-            .with_service(SERVICE),
+        E::Validate(v) => {
+            Error::invalid_data(format!("not sendable over IMAP: {v}")).with_service(SERVICE)
+        }
+        E::Append => {
+            Error::transient("the server did not accept the APPEND literal").with_service(SERVICE)
+        }
         other => Error::transient(format!("IMAP failure: {}", truncate(&other.to_string())))
             .with_service(SERVICE),
     }
@@ -133,7 +135,10 @@ mod tests {
     fn response_codes_map_to_kinds() {
         let k = |op, t: &str| refusal(op, false, t).kind().clone();
         assert_eq!(
-            k(Op::Append, "[OVERQUOTA] Quota exceeded (mailbox for user is full)"),
+            k(
+                Op::Append,
+                "[OVERQUOTA] Quota exceeded (mailbox for user is full)"
+            ),
             ErrorKind::DestinationFull
         );
         assert_eq!(
@@ -155,9 +160,12 @@ mod tests {
             r#"[OVERQUOTA] Quota "x" exceeded"#
         );
         assert_eq!(
-            map(Op::Other, async_imap::error::Error::No(
-                r#"code: None, info: Some("[OVERQUOTA] Quota exceeded")"#.into()
-            ))
+            map(
+                Op::Other,
+                async_imap::error::Error::No(
+                    r#"code: None, info: Some("[OVERQUOTA] Quota exceeded")"#.into()
+                )
+            )
             .kind(),
             &ErrorKind::DestinationFull
         );

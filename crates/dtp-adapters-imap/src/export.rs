@@ -91,10 +91,13 @@ impl ImapExporter {
 
     fn mark(&self, mailbox: &str, uid_validity: u32, last_uid: u32) {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = seen.folders.entry(mailbox.to_string()).or_insert(FolderMark {
-            uid_validity,
-            last_uid,
-        });
+        let entry = seen
+            .folders
+            .entry(mailbox.to_string())
+            .or_insert(FolderMark {
+                uid_validity,
+                last_uid,
+            });
         if entry.uid_validity != uid_validity {
             *entry = FolderMark {
                 uid_validity,
@@ -374,15 +377,18 @@ async fn fetch_body(
 
 /// Yields a fetched body in chunks, keeping the one buffer it arrived in.
 fn chunks_of(fetch: async_imap::types::Fetch) -> ByteStream {
-    Box::pin(futures::stream::unfold((fetch, 0usize), |(fetch, off)| async move {
-        let body = fetch.body().unwrap_or_default();
-        if off >= body.len() {
-            return None;
-        }
-        let end = (off + CHUNK).min(body.len());
-        let chunk = Bytes::copy_from_slice(&body[off..end]);
-        Some((Ok(chunk), (fetch, end)))
-    }))
+    Box::pin(futures::stream::unfold(
+        (fetch, 0usize),
+        |(fetch, off)| async move {
+            let body = fetch.body().unwrap_or_default();
+            if off >= body.len() {
+                return None;
+            }
+            let end = (off + CHUNK).min(body.len());
+            let chunk = Bytes::copy_from_slice(&body[off..end]);
+            Some((Ok(chunk), (fetch, end)))
+        },
+    ))
 }
 
 fn ranged(pooled: Pooled, uid: u32, size: u64, chunk: u32) -> ByteStream {
@@ -441,7 +447,10 @@ impl Exporter<MailData> for ImapExporter {
                 mailbox,
                 uid_validity,
                 after,
-            } => self.export_folder(auth, &mailbox, uid_validity, after).await,
+            } => {
+                self.export_folder(auth, &mailbox, uid_validity, after)
+                    .await
+            }
         }
     }
 
@@ -458,7 +467,10 @@ impl Exporter<MailData> for ImapExporter {
         let mut pooled = self.pool.get(auth).await?;
         // Small messages skip the NOOP and retry with it if the UID is not
         // visible on this connection yet.
-        let now = pooled.conn().open_mailbox_with(mailbox, true, large).await?;
+        let now = pooled
+            .conn()
+            .open_mailbox_with(mailbox, true, large)
+            .await?;
         if now != v {
             pooled.release();
             return Err(Error::not_found(format!(

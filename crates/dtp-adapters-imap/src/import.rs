@@ -187,7 +187,8 @@ fn flag_list(flags: &Flags) -> String {
     for k in &flags.keywords {
         let atom = !k.is_empty()
             && k.bytes().all(|b| {
-                b.is_ascii_graphic() && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
+                b.is_ascii_graphic()
+                    && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
             });
         if atom {
             out.push(k.clone());
@@ -241,7 +242,9 @@ impl ImapImporter {
             let listed = list_folders(conn).await?;
             *guard = Some(dest_folders(&listed));
         }
-        let dest = guard.as_ref().ok_or_else(|| Error::internal("folders not listed"))?;
+        let dest = guard
+            .as_ref()
+            .ok_or_else(|| Error::internal("folders not listed"))?;
         if folder.role == Some(SpecialUse::Inbox) || folder.path.eq_ignore_ascii_case("INBOX") {
             return Ok(("INBOX".to_string(), true));
         }
@@ -283,7 +286,10 @@ impl ImapImporter {
         let session = &mut conn.session;
         let fetched: Result<Vec<async_imap::types::Fetch>> = timed(timeout, async {
             session
-                .uid_fetch("1:*".to_string(), "(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+                .uid_fetch(
+                    "1:*".to_string(),
+                    "(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
+                )
                 .await
                 .map_err(|e| error::map(Op::Other, e))?
                 .try_collect()
@@ -408,7 +414,10 @@ impl ImapImporter {
             }
         }
         if out.is_empty() {
-            return Err(Error::invalid_data(format!("message {} is in no folder", msg.id)));
+            return Err(Error::invalid_data(format!(
+                "message {} is in no folder",
+                msg.id
+            )));
         }
         Ok(out)
     }
@@ -440,7 +449,10 @@ impl ImapImporter {
                     .internal_date
                     .map(|d| d.format("%d-%b-%Y %H:%M:%S %z").to_string());
                 let Source {
-                    head, rest, size, message_id,
+                    head,
+                    rest,
+                    size,
+                    message_id,
                 } = src;
                 let slot = self.index(primary);
                 let unfinished = StaleOnDrop(Some(&slot.stale));
@@ -554,7 +566,11 @@ fn dest_folders(listed: &[ListedFolder]) -> DestFolders {
     DestFolders {
         separator,
         by_role,
-        names: listed.iter().filter(|f| f.selectable).map(|f| f.name.clone()).collect(),
+        names: listed
+            .iter()
+            .filter(|f| f.selectable)
+            .map(|f| f.name.clone())
+            .collect(),
     }
 }
 
@@ -573,7 +589,10 @@ impl Importer<MailData> for ImapImporter {
             let timeout = conn.timeout();
             let session = &mut conn.session;
             let created = timed(timeout, async {
-                session.create(&name).await.map_err(|e| error::map(Op::Other, e))
+                session
+                    .create(&name)
+                    .await
+                    .map_err(|e| error::map(Op::Other, e))
             })
             .await;
             if let Err(e) = created {

@@ -105,7 +105,10 @@ mod tests {
             assert_eq!(decode(&e).as_deref(), Some(s), "{s} -> {e}");
         }
         // RFC 3501 example.
-        assert_eq!(encode("~peter/mail/台北/日本語"), "~peter/mail/&U,BTFw-/&ZeVnLIqe-");
+        assert_eq!(
+            encode("~peter/mail/台北/日本語"),
+            "~peter/mail/&U,BTFw-/&ZeVnLIqe-"
+        );
     }
 
     #[test]

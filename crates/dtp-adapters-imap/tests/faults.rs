@@ -11,8 +11,8 @@ use common::{CuttingProxy, Dovecot, Setup, dump};
 use dtp_adapters_imap::{ImapExporter, ImapImporter, MailData};
 use dtp_core::store::{JobState, JobStore, MemoryJobStore, NewJob};
 use dtp_core::{
-    AuthData, DataType, Exporter, Importer, MediaRef, OAuthTokens, Transfer,
-    TransferDriver, TransferOptions, TransferReport,
+    AuthData, DataType, Exporter, Importer, MediaRef, OAuthTokens, Transfer, TransferDriver,
+    TransferOptions, TransferReport,
 };
 use dtp_models::mail::{Flags, Folder, Message};
 use dtp_testkit::{Dataset, MemoryExporter};
@@ -120,7 +120,15 @@ async fn connections_cut_mid_fetch_and_mid_append_lose_and_duplicate_nothing() {
     ));
     let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
     let j = job(&store).await;
-    let r = run(&store, &j, exporter, Arc::new(server.importer()), &from, &to).await;
+    let r = run(
+        &store,
+        &j,
+        exporter,
+        Arc::new(server.importer()),
+        &from,
+        &to,
+    )
+    .await;
     assert_eq!(r.state, JobState::Complete, "{r}");
     assert_eq!(proxy.cuts(), 4, "every planned cut happened");
     let got = dump(server.port, &to).await;
@@ -135,7 +143,15 @@ async fn connections_cut_mid_fetch_and_mid_append_lose_and_duplicate_nothing() {
         dtp_adapters_imap::ImapConfig::plain_loopback(proxy.port),
     ));
     let j = job(&store).await;
-    let r = run(&store, &j, Arc::new(server.exporter()), importer, &from, &to2).await;
+    let r = run(
+        &store,
+        &j,
+        Arc::new(server.exporter()),
+        importer,
+        &from,
+        &to2,
+    )
+    .await;
     assert_eq!(r.state, JobState::Complete, "{r}");
     assert_eq!(proxy.cuts(), 4, "every planned cut happened");
     let got = dump(server.port, &to2).await;
@@ -172,7 +188,10 @@ async fn over_quota_stops_with_destination_full_and_resumes_after_more_room() {
     let reason = r.stop_reason.clone().expect("a stop reason");
     assert_eq!(reason.kind, "destination_full", "{r}");
     let partial = total(&dump(server.port, &to).await);
-    assert!(partial > 0 && partial < 40, "{partial} messages fit in 100K");
+    assert!(
+        partial > 0 && partial < 40,
+        "{partial} messages fit in 100K"
+    );
     let progress = store.progress(&j, DataType::Mail).await.expect("progress");
     assert!(progress.frontier.is_some(), "a checkpoint to resume from");
 
@@ -188,7 +207,11 @@ async fn over_quota_stops_with_destination_full_and_resumes_after_more_room() {
     )
     .await;
     assert_eq!(r.state, JobState::Complete, "{r}");
-    assert_eq!(dump(server.port, &to).await, want, "resumed: all, exactly once");
+    assert_eq!(
+        dump(server.port, &to).await,
+        want,
+        "resumed: all, exactly once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -245,7 +268,11 @@ async fn a_refused_bearer_token_is_unauthenticated_and_never_shown() {
     )
     .await;
     assert_eq!(r.state, JobState::Stopped, "{r}");
-    assert_eq!(r.stop_reason.as_ref().map(|s| s.kind.as_str()), Some("unauthenticated"), "{r}");
+    assert_eq!(
+        r.stop_reason.as_ref().map(|s| s.kind.as_str()),
+        Some("unauthenticated"),
+        "{r}"
+    );
     let shown = format!("{r} {r:?}");
     assert!(!shown.contains(token), "the token leaked: {shown}");
     // And a wrong password is never shown either.
@@ -260,6 +287,10 @@ async fn a_refused_bearer_token_is_unauthenticated_and_never_shown() {
         &AuthData::None,
     )
     .await;
-    assert_eq!(r.stop_reason.as_ref().map(|s| s.kind.as_str()), Some("reauthorize"), "{r}");
+    assert_eq!(
+        r.stop_reason.as_ref().map(|s| s.kind.as_str()),
+        Some("reauthorize"),
+        "{r}"
+    );
     assert!(!format!("{r} {r:?}").contains("hunter2"));
 }

@@ -30,7 +30,10 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
         .filter(|p| p.file_name().is_some_and(|n| n != "SOURCES.md"))
         .map(|p| {
             (
-                p.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+                p.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
                 std::fs::read(&p).expect("read corpus file"),
             )
         })
@@ -64,7 +67,11 @@ fn source_setup() -> Setup {
 
 fn dest_setup() -> Setup {
     Setup {
-        special: vec![("Sent", "\\Sent"), ("Trash", "\\Trash"), ("Drafts", "\\Drafts")],
+        special: vec![
+            ("Sent", "\\Sent"),
+            ("Trash", "\\Trash"),
+            ("Drafts", "\\Drafts"),
+        ],
         ..Default::default()
     }
 }
@@ -182,7 +189,11 @@ async fn seed(server: &Dovecot, auth: &AuthData, data: Dataset<MailData>) {
     .await;
     assert_eq!(report.state, JobState::Complete, "seeding: {report}");
     assert!(report.failures.is_empty(), "seeding: {report}");
-    assert_eq!(report.per_type[&DataType::Mail].items, n, "seeding: {report}");
+    assert_eq!(
+        report.per_type[&DataType::Mail].items,
+        n,
+        "seeding: {report}"
+    );
 }
 
 type Tree = BTreeMap<String, (Vec<String>, Vec<Seen>)>;
@@ -254,7 +265,10 @@ async fn dovecot_to_dovecot_corpus_and_2000_messages_with_crashes_rerun_and_incr
         }
     }
     for n in 0..2000 {
-        messages.push((folders[n % folders.len()], generated_message(n, n % 40 != 7)));
+        messages.push((
+            folders[n % folders.len()],
+            generated_message(n, n % 40 != 7),
+        ));
     }
     let seeded = messages.len();
     let started = Instant::now();
@@ -336,7 +350,12 @@ async fn dovecot_to_dovecot_corpus_and_2000_messages_with_crashes_rerun_and_incr
     // Incremental: 10 new messages at the source; a new job from the saved
     // sync state exports and appends exactly those 10.
     let new: Vec<(&'static str, Vec<u8>)> = (5000..5010)
-        .map(|n| (if n % 2 == 0 { "inbox" } else { "deep" }, generated_message(n, true)))
+        .map(|n| {
+            (
+                if n % 2 == 0 { "inbox" } else { "deep" },
+                generated_message(n, true),
+            )
+        })
         .collect();
     seed(&src, &from, dataset(new, 2, "b")).await;
     let src_tree2 = dump(src.port, &from).await;
@@ -379,5 +398,9 @@ async fn dovecot_to_dovecot_corpus_and_2000_messages_with_crashes_rerun_and_incr
         src_tree2["Corpus"].1.len(),
         "the reset folder was exported again, and only it: {report}"
     );
-    assert_unchanged(&dst_tree2, &dump(dst.port, &to).await, "the UIDVALIDITY reset");
+    assert_unchanged(
+        &dst_tree2,
+        &dump(dst.port, &to).await,
+        "the UIDVALIDITY reset",
+    );
 }

@@ -31,7 +31,10 @@ pub fn ensure_dovecot() {
             .unwrap_or(false);
     if !present {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dovecot/setup.sh");
-        let status = Command::new("bash").arg(script).status().expect("run setup.sh");
+        let status = Command::new("bash")
+            .arg(script)
+            .status()
+            .expect("run setup.sh");
         assert!(status.success(), "installing Dovecot with {script} failed");
     }
     *done = true;
@@ -84,7 +87,11 @@ impl Dovecot {
             std::fs::create_dir_all(d.join(sub)).expect("mkdir");
         }
         // The mail processes run as nobody: they must reach DIR/mail.
-        Command::new("chmod").arg("755").arg(d).status().expect("chmod");
+        Command::new("chmod")
+            .arg("755")
+            .arg(d)
+            .status()
+            .expect("chmod");
         Command::new("chown")
             .args(["nobody:nogroup"])
             .arg(d.join("mail"))
@@ -201,7 +208,10 @@ service anvil {{
         let n = self.next_user.fetch_add(1, Ordering::SeqCst);
         assert!(n < USERS, "more users than provisioned");
         let name = format!("user{n}");
-        (name.clone(), AuthData::basic(name, format!("pw-{n}-secret")))
+        (
+            name.clone(),
+            AuthData::basic(name, format!("pw-{n}-secret")),
+        )
     }
 
     /// A user with `Setup::quota_rule`.
@@ -209,7 +219,10 @@ service anvil {{
         let n = self.next_quota.fetch_add(1, Ordering::SeqCst);
         assert!(n < 8, "more quota users than provisioned");
         let name = format!("quota{n}");
-        (name.clone(), AuthData::basic(name, format!("pw-{n}-secret")))
+        (
+            name.clone(),
+            AuthData::basic(name, format!("pw-{n}-secret")),
+        )
     }
 
     /// Replaces the userdb extra fields of `user` (e.g. a bigger quota).
@@ -310,7 +323,10 @@ pub async fn dump(port: u16, auth: &AuthData) -> BTreeMap<String, (Vec<String>, 
             .map(|a| format!("{a:?}"))
             .filter(|a| !a.contains("Children"))
             .collect();
-        if attrs.iter().any(|a| a.contains("NoSelect") || a.contains("NonExistent")) {
+        if attrs
+            .iter()
+            .any(|a| a.contains("NoSelect") || a.contains("NonExistent"))
+        {
             continue;
         }
         session.examine(n.name()).await.expect("examine");
@@ -369,8 +385,7 @@ impl CuttingProxy {
                 let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
-                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await
-                else {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else {
                     continue;
                 };
                 let cuts = c.clone();
@@ -386,7 +401,9 @@ impl CuttingProxy {
                         let mut n = 0u64;
                         let mut buf = vec![0u8; 16 * 1024];
                         loop {
-                            let Ok(k) = r.read(&mut buf).await else { return false };
+                            let Ok(k) = r.read(&mut buf).await else {
+                                return false;
+                            };
                             if k == 0 {
                                 return false;
                             }
