@@ -294,3 +294,47 @@ async fn a_refused_bearer_token_is_unauthenticated_and_never_shown() {
     );
     assert!(!format!("{r} {r:?}").contains("hunter2"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imaps_with_rustls_moves_mail_and_refuses_an_untrusted_certificate() {
+    let server = Dovecot::start_with(Setup {
+        tls: true,
+        ..Default::default()
+    });
+    let (_, auth) = server.add_user();
+    // Through TLS in (import) and out (export).
+    seed(&server, &auth, dataset(5, 2, &["INBOX", "Work"])).await;
+    let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
+    let j = job(&store).await;
+    let sink = Arc::new(dtp_testkit::MemoryImporter::<MailData>::new());
+    let r = run(
+        &store,
+        &j,
+        Arc::new(server.exporter()),
+        sink.clone(),
+        &auth,
+        &AuthData::None,
+    )
+    .await;
+    assert_eq!(r.state, JobState::Complete, "{r}");
+    assert_eq!(r.per_type[&DataType::Mail].items, 5, "{r}");
+
+    // Without the test CA the certificate is not trusted: the job stops.
+    let untrusted = dtp_adapters_imap::ImapConfig::tls("localhost").with_port(server.port);
+    let j = job(&store).await;
+    let r = run(
+        &store,
+        &j,
+        Arc::new(ImapExporter::new(untrusted)),
+        Arc::new(dtp_testkit::MemoryImporter::<MailData>::new()),
+        &auth,
+        &AuthData::None,
+    )
+    .await;
+    assert_eq!(r.state, JobState::Stopped, "{r}");
+    assert_eq!(
+        r.stop_reason.as_ref().map(|s| s.kind.as_str()),
+        Some("permission_denied"),
+        "{r}"
+    );
+}

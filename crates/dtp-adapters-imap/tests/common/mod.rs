@@ -22,13 +22,12 @@ pub fn ensure_dovecot() {
     if *done {
         return;
     }
-    let present = Path::new("/usr/sbin/dovecot").exists()
-        || Command::new("sh")
-            .args(["-c", "command -v dovecot"])
-            .stdout(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
+    let present = Command::new("sh")
+        .args(["-c", "command -v /usr/sbin/dovecot dovecot >/dev/null && command -v openssl"])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
     if !present {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dovecot/setup.sh");
         let status = Command::new("bash")
@@ -56,6 +55,81 @@ pub struct Setup {
     pub extra: String,
     /// userdb extra fields of the users handed out by `add_quota_user`.
     pub quota_rule: Option<String>,
+    /// Serve implicit TLS (IMAPS) only, with a certificate for `localhost`
+    /// from a CA made for this server.
+    pub tls: bool,
+}
+
+/// Makes a CA and a `localhost`/127.0.0.1 server certificate in `dir` with
+/// the openssl command; returns the CA certificate (DER).
+fn make_certificates(dir: &Path) -> Vec<u8> {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=dtp-test-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "req.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "req.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+    ]);
+    run(&["x509", "-in", "ca.pem", "-outform", "der", "-out", "ca.der"]);
+    std::fs::read(dir.join("ca.der")).expect("ca.der")
 }
 
 /// Users written at start: Dovecot notices a changed users file by its
@@ -67,6 +141,8 @@ pub struct Dovecot {
     dir: tempfile::TempDir,
     child: Child,
     pub port: u16,
+    /// The test CA (DER) when serving TLS.
+    pub ca_der: Option<Vec<u8>>,
     next_user: AtomicU32,
     next_quota: AtomicU32,
 }
@@ -108,6 +184,19 @@ impl Dovecot {
         }
         std::fs::write(d.join("users"), users).expect("users file");
         let port = free_port();
+        let ca_der = setup.tls.then(|| make_certificates(d));
+        let (ssl, plain_port, tls_port) = if setup.tls {
+            (
+                format!(
+                    "required\nssl_cert = <{0}/cert.pem\nssl_key = <{0}/key.pem",
+                    d.display()
+                ),
+                0,
+                port,
+            )
+        } else {
+            ("no".to_string(), port, 0)
+        };
         let mut mailboxes = String::new();
         for (name, flag) in &setup.special {
             mailboxes.push_str(&format!(
@@ -121,7 +210,7 @@ listen = 127.0.0.1
 base_dir = {dp}/run
 state_dir = {dp}/state
 log_path = {dp}/dovecot.log
-ssl = no
+ssl = {ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
@@ -141,10 +230,10 @@ namespace inbox {{
 {mailboxes}}}
 service imap-login {{
   inet_listener imap {{
-    port = {port}
+    port = {plain_port}
   }}
   inet_listener imaps {{
-    port = 0
+    port = {tls_port}
   }}
 }}
 service anvil {{
@@ -170,6 +259,7 @@ service anvil {{
             dir,
             child,
             port,
+            ca_der,
             next_user: AtomicU32::new(0),
             next_quota: AtomicU32::new(0),
         };
@@ -180,7 +270,12 @@ service anvil {{
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+            if self.ca_der.is_some() {
+                // TLS: a listening port is enough.
+                if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    return;
+                }
+            } else if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
                 use std::io::Read;
                 let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
                 let mut buf = [0u8; 64];
@@ -247,7 +342,12 @@ service anvil {{
     }
 
     pub fn config(&self) -> ImapConfig {
-        ImapConfig::plain_loopback(self.port)
+        match &self.ca_der {
+            Some(ca) => ImapConfig::tls("localhost")
+                .with_port(self.port)
+                .with_extra_root(ca.clone()),
+            None => ImapConfig::plain_loopback(self.port),
+        }
     }
 
     pub fn exporter(&self) -> ImapExporter {
