@@ -23,7 +23,7 @@ pub fn ensure_dovecot() {
         return;
     }
     let present = Command::new("sh")
-        .args(["-c", "command -v /usr/sbin/dovecot dovecot >/dev/null && command -v openssl"])
+        .args(["-c", "command -v dovecot >/dev/null && command -v openssl"])
         .stdout(Stdio::null())
         .status()
         .map(|s| s.success())
