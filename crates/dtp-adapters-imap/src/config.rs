@@ -46,6 +46,11 @@ pub struct ImapConfig {
     /// bytes (`BODY.PEEK[]<offset.length>`), so they are never whole in
     /// memory.
     pub fetch_chunk: u32,
+    /// Messages up to this size are fetched with `BODY.PEEK[]` together
+    /// with their page (one command for the page) and handed to the importer
+    /// from a bounded cache; larger ones are fetched when the importer asks.
+    /// 0 turns this off.
+    pub page_fetch_max: u32,
     /// How long one command (or one chunk of a literal) may take.
     pub command_timeout: Duration,
     /// Log in with `LOGIN` instead of `AUTHENTICATE PLAIN`.
@@ -65,6 +70,7 @@ impl ImapConfig {
             max_connections: 4,
             page_size: 200,
             fetch_chunk: 1 << 20,
+            page_fetch_max: 256 << 10,
             command_timeout: Duration::from_secs(120),
             use_login_command: false,
         }
@@ -114,6 +120,12 @@ impl ImapConfig {
     /// Sets the partial-fetch chunk size (at least 4 KiB).
     pub fn with_fetch_chunk(mut self, bytes: u32) -> Self {
         self.fetch_chunk = bytes.max(4096);
+        self
+    }
+
+    /// Sets the largest message fetched with its page (0: none).
+    pub fn with_page_fetch_max(mut self, bytes: u32) -> Self {
+        self.page_fetch_max = bytes;
         self
     }
 

@@ -1,6 +1,6 @@
 //! Export: folders, then each folder's messages in UID order, page by page.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -63,6 +63,47 @@ pub struct ImapExporter {
     pool: Arc<Pool>,
     since: SyncState,
     seen: Mutex<SyncState>,
+    bodies: Mutex<BodyCache>,
+}
+
+/// Bodies fetched with their page, waiting for `open_media`; bounded (the
+/// oldest go first, and are fetched again if asked for).
+#[derive(Debug, Default)]
+struct BodyCache {
+    map: HashMap<String, Bytes>,
+    order: VecDeque<String>,
+    bytes: usize,
+}
+
+/// The most bytes of page-fetched bodies kept waiting.
+const CACHE_MAX: usize = 32 << 20;
+
+impl BodyCache {
+    fn put(&mut self, key: String, body: Bytes) {
+        self.bytes += body.len();
+        if let Some(old) = self.map.insert(key.clone(), body) {
+            self.bytes -= old.len();
+        } else {
+            self.order.push_back(key);
+        }
+        while self.bytes > CACHE_MAX {
+            let Some(k) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(b) = self.map.remove(&k) {
+                self.bytes -= b.len();
+            }
+        }
+    }
+
+    fn take(&mut self, key: &str) -> Option<Bytes> {
+        let b = self.map.remove(key)?;
+        self.bytes -= b.len();
+        if let Some(i) = self.order.iter().position(|k| k == key) {
+            self.order.remove(i);
+        }
+        Some(b)
+    }
 }
 
 impl ImapExporter {
@@ -72,6 +113,7 @@ impl ImapExporter {
             pool: Arc::new(Pool::new(config)),
             since: SyncState::default(),
             seen: Mutex::new(SyncState::default()),
+            bodies: Mutex::new(BodyCache::default()),
         }
     }
 
@@ -186,7 +228,39 @@ impl ImapExporter {
             }
             items.push((uid, msg));
         }
+        // Small messages: their bytes in one more command for the page.
+        let small_max = u64::from(self.pool.config().page_fetch_max);
+        let small: Vec<u32> = fetched
+            .iter()
+            .filter(|f| f.size.is_some_and(|s| u64::from(s) <= small_max))
+            .filter_map(|f| f.uid)
+            .filter(|u| *u > after && uids.binary_search(u).is_ok())
+            .collect();
         drop(fetched);
+        if !small.is_empty() {
+            let mut small = small;
+            small.sort_unstable();
+            small.dedup();
+            let set = uid_set(&small);
+            let bodies: Vec<async_imap::types::Fetch> = timed(timeout, async {
+                session
+                    .uid_fetch(&set, "(UID BODY.PEEK[])")
+                    .await
+                    .map_err(|e| error::map(Op::Export, e))?
+                    .try_collect()
+                    .await
+                    .map_err(|e| error::map(Op::Export, e))
+            })
+            .await?;
+            let mut cache = self.bodies.lock().unwrap_or_else(|p| p.into_inner());
+            for f in bodies {
+                if let (Some(uid), Some(body)) = (f.uid, f.body())
+                    && small.binary_search(&uid).is_ok()
+                {
+                    cache.put(media_key(v, uid, mailbox), Bytes::copy_from_slice(body));
+                }
+            }
+        }
         conn.drain();
         pooled.release();
         items.sort_by_key(|(uid, _)| *uid);
@@ -462,6 +536,14 @@ impl Exporter<MailData> for ImapExporter {
     ) -> Result<ByteStream> {
         let (v, uid, mailbox) = parse_media_key(&media.key)
             .ok_or_else(|| Error::not_found(format!("not an IMAP message: {}", media.key)))?;
+        let cached = self
+            .bodies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(&media.key);
+        if let Some(body) = cached {
+            return Ok(Box::pin(futures::stream::once(async move { Ok(body) })));
+        }
         let chunk = self.pool.config().fetch_chunk;
         let large = media.size.is_some_and(|s| s > u64::from(chunk));
         let mut pooled = self.pool.get(auth).await?;
@@ -501,6 +583,20 @@ impl Exporter<MailData> for ImapExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_body_cache_is_bounded_and_hands_out_once() {
+        let mut c = BodyCache::default();
+        c.put("a".into(), Bytes::from(vec![0u8; 10]));
+        assert_eq!(c.take("a").map(|b| b.len()), Some(10));
+        assert_eq!(c.take("a"), None);
+        for i in 0..40 {
+            c.put(format!("k{i}"), Bytes::from(vec![0u8; 1 << 20]));
+        }
+        assert!(c.bytes <= CACHE_MAX);
+        assert_eq!(c.take("k0"), None, "the oldest went first");
+        assert!(c.take("k39").is_some());
+    }
 
     #[test]
     fn uid_sets_compress_runs() {

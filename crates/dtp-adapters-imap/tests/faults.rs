@@ -338,3 +338,62 @@ async fn imaps_with_rustls_moves_mail_and_refuses_an_untrusted_certificate() {
         "{r}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_messages_stream_through_in_ranges() {
+    let server = Dovecot::start();
+    let (user, from) = server.add_user();
+    let (_, to) = server.add_user();
+    // One 60 MiB message written straight into the source maildir, plus a few
+    // 40 KiB ones fetched in 16 KiB ranges (nothing fetched with its page).
+    let dir = server.mail_dir().join(&user);
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(dir.join(sub)).expect("maildir");
+    }
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(dir.join("new/1700000000.M1P1.big")).expect("create"),
+        );
+        f.write_all(b"Message-ID: <big@dtp.example>\r\nSubject: big\r\n\r\n")
+            .expect("write");
+        let line =
+            b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/0123456789\r\n";
+        for _ in 0..(60 << 20) / line.len() {
+            f.write_all(line).expect("write");
+        }
+    }
+    for i in 0..3 {
+        std::fs::write(
+            dir.join(format!("new/1700000001.M{i}P1.mid")),
+            message(i, 40),
+        )
+        .expect("write");
+    }
+    std::process::Command::new("chown")
+        .args(["-R", "nobody:nogroup"])
+        .arg(server.mail_dir())
+        .status()
+        .expect("chown");
+    let want = dump(server.port, &from).await;
+    assert_eq!(total(&want), 4);
+    assert!(want["INBOX"].1.iter().any(|m| m.len > 60_000_000));
+
+    let config = server
+        .config()
+        .with_fetch_chunk(16 << 10)
+        .with_page_fetch_max(0);
+    let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
+    let j = job(&store).await;
+    let r = run(
+        &store,
+        &j,
+        Arc::new(ImapExporter::new(config)),
+        Arc::new(server.importer()),
+        &from,
+        &to,
+    )
+    .await;
+    assert_eq!(r.state, JobState::Complete, "{r}");
+    assert_eq!(dump(server.port, &to).await, want, "byte-identical");
+}
