@@ -55,9 +55,11 @@ enum ImapCursor {
 /// The root page lists every selectable folder (with hierarchy separator
 /// and SPECIAL-USE role); each folder is then exported in pages of
 /// [`ImapConfig::page_size`] UIDs (`UID FETCH … (UID FLAGS INTERNALDATE
-/// RFC822.SIZE)`). Message bytes are fetched by
-/// [`open_media`](Exporter::open_media) with `BODY.PEEK[]` (never setting
-/// `\Seen`), in partial ranges for large messages.
+/// RFC822.SIZE)`, then `BODY.PEEK[]` of the page's messages up to
+/// [`ImapConfig::page_fetch_max`], held in a bounded cache for
+/// [`open_media`](Exporter::open_media)). Larger messages are fetched by
+/// `open_media` in partial ranges of [`ImapConfig::fetch_chunk`] bytes.
+/// `BODY.PEEK` never sets `\Seen` on the source.
 #[derive(Debug)]
 pub struct ImapExporter {
     pool: Arc<Pool>,

@@ -2,12 +2,15 @@
 //! IMAP4rev1 server (Gmail, Outlook.com, Fastmail, iCloud, Dovecot, Cyrus, …).
 //!
 //! * [`ImapExporter`] lists folders (hierarchy separator, SPECIAL-USE
-//!   roles), then pages through each folder by UID (`FLAGS`,
-//!   `INTERNALDATE`, `RFC822.SIZE`); message bytes are fetched with
-//!   `BODY.PEEK[]` when the importer asks for them, in partial ranges for
-//!   large messages. Cursors hold (UIDVALIDITY, last UID); a changed
-//!   UIDVALIDITY restarts that folder. [`SyncState`] carries the marks to a
-//!   later run for incremental export.
+//!   roles), then pages through each folder by UID range (`UID FETCH …
+//!   (FLAGS INTERNALDATE RFC822.SIZE)`, then `BODY.PEEK[]` for the page's
+//!   small messages in one more command, kept in a bounded cache until the
+//!   importer streams them). Large messages (above
+//!   [`ImapConfig::page_fetch_max`]) are fetched when the importer asks, in
+//!   partial ranges (`BODY.PEEK[]<offset.length>`), so they are never whole
+//!   in memory. `\Seen` is never set on the source. Cursors hold
+//!   (UIDVALIDITY, last UID); a changed UIDVALIDITY restarts that folder.
+//!   [`SyncState`] carries the marks to a later run for incremental export.
 //! * [`ImapImporter`] creates folders (mapping Sent/Drafts/Trash/Junk/
 //!   Archive and the inbox onto the destination's own), APPENDs each message
 //!   with its flags and internal date, streaming the literal (its size is
