@@ -397,3 +397,41 @@ async fn large_messages_stream_through_in_ranges() {
     assert_eq!(r.state, JobState::Complete, "{r}");
     assert_eq!(dump(server.port, &to).await, want, "byte-identical");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_server_rejects_fails_alone_with_the_servers_text() {
+    let server = Dovecot::start();
+    let (_, to) = server.add_user();
+    let mut data = dataset(3, 1, &["INBOX"]);
+    // An empty message: Dovecot refuses to save it.
+    data.media.insert("fault:1".into(), Bytes::new());
+    data.items[1].raw = MediaRef::new("fault:1").with_size(0).into();
+    let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
+    let j = job(&store).await;
+    // LOGIN instead of AUTHENTICATE PLAIN, on the way.
+    let importer = Arc::new(ImapImporter::new(server.config().with_login_command(true)));
+    let r = run(
+        &store,
+        &j,
+        Arc::new(MemoryExporter::fixed(data, 10)),
+        importer,
+        &AuthData::None,
+        &to,
+    )
+    .await;
+    assert_eq!(r.state, JobState::Partial, "{r}");
+    assert_eq!(r.failures.len(), 1, "{r}");
+    let failure = &r.failures[0];
+    assert_eq!(failure.kind, "invalid_data", "{r}");
+    assert!(
+        failure
+            .message
+            .contains("server said NO: Can't save a zero byte message"),
+        "{r}"
+    );
+    assert_eq!(
+        total(&dump(server.port, &to).await),
+        2,
+        "the others arrived"
+    );
+}
