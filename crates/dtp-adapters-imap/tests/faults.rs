@@ -63,7 +63,17 @@ async fn run(
     to: &AuthData,
 ) -> TransferReport {
     TransferDriver::new(store.clone())
-        .with_options(TransferOptions::default().with_item_concurrency(4))
+        .with_options({
+            let o = TransferOptions::default().with_item_concurrency(4);
+            if std::env::var("DTP_EVENTS").is_ok() {
+                let t0 = std::time::Instant::now();
+                o.with_events(std::sync::Arc::new(move |e: &dtp_core::TransferEvent| {
+                    eprintln!("{:>8.2?} {e:?}", t0.elapsed())
+                }))
+            } else {
+                o
+            }
+        })
         .run(
             job,
             Transfer::new(exporter, importer)
@@ -379,8 +389,11 @@ async fn large_messages_stream_through_in_ranges() {
     assert_eq!(total(&want), 4);
     assert!(want["INBOX"].1.iter().any(|m| m.len > 60_000_000));
 
-    let config = server
-        .config()
+    // Through a proxy that cuts the first two connections 20 MB into what the
+    // server sends: the big message's ranged FETCH breaks mid-way, the
+    // half-written APPEND is abandoned, and the retry starts it over.
+    let proxy = CuttingProxy::start(server.port, true, 20_000_000, 2).await;
+    let config = dtp_adapters_imap::ImapConfig::plain_loopback(proxy.port)
         .with_fetch_chunk(16 << 10)
         .with_page_fetch_max(0);
     let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
@@ -395,7 +408,8 @@ async fn large_messages_stream_through_in_ranges() {
     )
     .await;
     assert_eq!(r.state, JobState::Complete, "{r}");
-    assert_eq!(dump(server.port, &to).await, want, "byte-identical");
+    assert!(proxy.cuts() >= 1, "the big message's FETCH was cut");
+    assert_eq!(dump(server.port, &to).await, want, "byte-identical, once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -482,7 +482,8 @@ pub struct CuttingProxy {
 
 impl CuttingProxy {
     /// `downstream`: count server→client bytes (mid-FETCH); else
-    /// client→server (mid-APPEND). At most `max_cuts` connections are cut.
+    /// client→server (mid-APPEND). The first `max_cuts` connections are cut
+    /// once that many bytes have flowed (if they get that far).
     pub async fn start(target: u16, downstream: bool, cut_after: u64, max_cuts: u32) -> Self {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -491,6 +492,7 @@ impl CuttingProxy {
         let port = listener.local_addr().expect("addr").port();
         let cuts = std::sync::Arc::new(AtomicU32::new(0));
         let c = cuts.clone();
+        let armed_count = std::sync::Arc::new(AtomicU32::new(0));
         let task = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
@@ -499,11 +501,14 @@ impl CuttingProxy {
                 let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else {
                     continue;
                 };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
                 let cuts = c.clone();
+                // The first `max_cuts` connections are armed.
+                let armed = armed_count.fetch_add(1, Ordering::SeqCst) < max_cuts;
                 tokio::spawn(async move {
                     let (mut cr, mut cw) = client.into_split();
                     let (mut sr, mut sw) = server.into_split();
-                    let armed = cuts.load(Ordering::SeqCst) < max_cuts;
                     let limit = if armed { cut_after } else { u64::MAX };
                     let counted = async |r: &mut tokio::net::tcp::OwnedReadHalf,
                                          w: &mut tokio::net::tcp::OwnedWriteHalf,
