@@ -426,7 +426,8 @@ pub struct Event {
     /// For an overridden instance: which occurrence it replaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recurrence_id: Option<DateTimeValue>,
-    /// Overridden instances of this series (each with `recurrence_id`).
+    /// Overridden instances of this series (each with `recurrence_id`; read
+    /// from iCalendar, they carry the series' `id`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<Event>,
     /// Status.

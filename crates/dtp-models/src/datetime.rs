@@ -96,7 +96,8 @@ pub struct PartialDateTime {
     /// Second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub second: Option<u8>,
-    /// UTC offset in minutes (0 for `Z`), when stated.
+    /// UTC offset in minutes (0 for `Z`), when stated; real offsets lie
+    /// within ±18 hours, and only those can be written to vCard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub utc_offset_minutes: Option<i16>,
 }

@@ -95,7 +95,8 @@ pub struct ConversionError {
 }
 
 impl ConversionError {
-    pub(crate) fn new(
+    /// An error.
+    pub fn new(
         kind: ConversionErrorKind,
         line: Option<usize>,
         property: Option<&str>,

@@ -42,10 +42,9 @@ use crate::error::{ConversionError, ConversionErrorKind};
 use crate::props::{Component, MetaMap, Param, PropMeta, RawProperty};
 use crate::tasks::Task;
 use crate::text::{
-    content_line, decode_input, line_of, line_of_property, push_param, structure_warnings,
-    value_of_written_line,
+    content_line, decode_input, line_of, line_of_property, push_param, structural_error,
+    structure_warnings, value_of_written_line,
 };
-use crate::vcard::structural_error;
 use crate::{DateTimeValue, InlineBytes, Parsed, Warning};
 
 /// The `PRODID` written when a calendar carries none.
@@ -734,7 +733,20 @@ fn take(f: &mut Fields, entry: &ICalendarEntry, kind: Kind) -> bool {
             true
         }
         P::Attach if ev => {
+            let binary = entry.params.iter().any(|p| {
+                p.name == ICalendarParameterName::Value
+                    && matches!(
+                        p.value,
+                        ICalendarParameterValue::Value(ICalendarValueType::Binary)
+                    )
+            });
             let (value, skip) = match entry.values.as_slice() {
+                // calcard hands back base64 that decodes to UTF-8 as text;
+                // VALUE=BINARY says what it is.
+                [ICalendarValue::Uri(Uri::Location(s))] | [ICalendarValue::Text(s)] if binary => (
+                    AttachmentValue::Inline(InlineBytes(s.clone().into_bytes())),
+                    vec![ICalendarParameterName::Value],
+                ),
                 [ICalendarValue::Uri(Uri::Location(s))] | [ICalendarValue::Text(s)] => {
                     (AttachmentValue::Uri(s.clone()), vec![])
                 }

@@ -19,6 +19,34 @@
 //! | [`mail`] | [`mail::Folder`] | [`mail::Message`] | RFC 5322 header view (`mail`) |
 //!
 //! Serialized models are versioned: see [`schema`].
+//!
+//! # What the conversions keep, and where they cannot
+//!
+//! Reading a vCard or an iCalendar object and writing it back gives a model
+//! equal to the one read, property by property (tested over a corpus of
+//! real exports, and by property tests). Values that do not fit the model
+//! (a `REV` that is no timestamp, an escaped `GEO`, an impossible date) are
+//! kept verbatim, with a [`Warning`] naming the line. What is *not* kept:
+//!
+//! * the physical form: folding, line endings, property order, parameter
+//!   order, `ENCODING`/`CHARSET` of vCard 2.1 (values are decoded), and
+//!   letter case of `TYPE` values (lower-cased);
+//! * whitespace around items of comma-separated lists (`NICKNAME`,
+//!   `CATEGORIES`, components of `N`/`ADR`), which `calcard` trims;
+//! * a lone quoted `TYPE` value containing a comma (`TYPE="a,b"`), which
+//!   `calcard` splits into the known types it names;
+//! * UTC offsets under one hour (`+00:30`) in vCard dates, which `calcard`
+//!   writes as `Z`;
+//! * in vCard 3.0 output: `PREF` ranks (3.0 has only `TYPE=pref`) and dates
+//!   without a year (3.0 has no syntax for them);
+//! * verbatim vCard properties with binary values (`LOGO`, `SOUND`, `KEY`)
+//!   are written as `ENCODING=b` base64 even in 4.0 output (read back
+//!   by `calcard` and most 4.0 readers, but not the `data:` URI form 4.0
+//!   prefers);
+//! * input that is neither UTF-8 nor in the charset it declares is read as
+//!   ISO-8859-1 (with a warning), so no byte is dropped.
+//!
+//! Raw mail is never converted: its bytes are carried as they are.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -455,3 +455,34 @@ pub fn split_mbox(data: &[u8]) -> Vec<MboxMessage> {
         })
         .collect()
 }
+
+#[cfg(all(test, feature = "mail"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedup_key_prefers_message_id_then_date_and_subject() {
+        let with_id = HeaderView::parse(b"Message-ID: <a@b>\r\nSubject: x\r\n\r\n");
+        assert_eq!(with_id.dedup_key().as_deref(), Some("id:a@b"));
+        let without =
+            HeaderView::parse(b"Date: Tue, 1 Jul 2003 10:52:37 +0200\r\nSubject: x\r\n\r\n");
+        assert_eq!(
+            without.dedup_key().as_deref(),
+            Some("date:2003-07-01T10:52:37+02:00|subject:x")
+        );
+        assert_eq!(HeaderView::parse(b"X-Other: 1\r\n\r\n").dedup_key(), None);
+    }
+
+    #[test]
+    fn inline_and_streamed_messages_account_their_size() {
+        let raw = b"Subject: x\r\n\r\nbody".to_vec();
+        let len = raw.len() as u64;
+        let m = Message::new("m", "f", raw);
+        assert_eq!(m.size_bytes(), len);
+        assert!(m.media().is_none());
+        let r = Message::new("m", "f", MediaRef::new("k").with_size(7));
+        assert_eq!(r.size_bytes(), 7);
+        assert_eq!(r.media().map(|m| m.key.as_str()), Some("k"));
+        assert!(r.headers().is_none());
+    }
+}

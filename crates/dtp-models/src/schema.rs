@@ -247,3 +247,51 @@ versioned! {
     Folder => MailData, "folder";
     Message => MailData, "message";
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_ids_split() {
+        assert_eq!(split_schema("dtp.calendar/1"), Some(("dtp.calendar", 1)));
+        assert_eq!(split_schema("dtp.calendar/12"), Some(("dtp.calendar", 12)));
+        assert_eq!(split_schema("dtp.calendar/0"), None);
+        assert_eq!(split_schema("dtp.calendar/-1"), None);
+        assert_eq!(split_schema("dtp.calendar"), None);
+    }
+
+    #[test]
+    fn every_data_type_has_its_own_schema() {
+        let names: Vec<&str> = DataType::ALL.iter().map(|d| schema_name(*d)).collect();
+        assert_eq!(
+            names,
+            [
+                "dtp.media",
+                "dtp.contacts",
+                "dtp.calendar",
+                "dtp.tasks",
+                "dtp.mail"
+            ]
+        );
+        for d in DataType::ALL {
+            assert_eq!(schema_id(d), format!("{}/1", schema_name(d)));
+        }
+    }
+
+    #[test]
+    fn reading_rewrites_the_schema_to_the_current_version() {
+        let mut v = serde_json::json!({"schema": "dtp.tasks/1", "items": []});
+        check_and_upgrade(DataType::Tasks, &mut v).unwrap();
+        assert_eq!(v["schema"], "dtp.tasks/1");
+        let mut v = serde_json::json!({"schema": "dtp.tasks/2"});
+        assert!(matches!(
+            check_and_upgrade(DataType::Tasks, &mut v),
+            Err(SchemaError::UnsupportedVersion {
+                found: 2,
+                supported: 1,
+                ..
+            })
+        ));
+    }
+}

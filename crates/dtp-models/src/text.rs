@@ -3,7 +3,10 @@
 //! `calcard`'s; these helpers only *write*, mirroring `calcard`'s own writer
 //! so that what is written reads back the same.
 
+use calcard::Entry;
+
 use crate::Warning;
+use crate::error::{ConversionError, ConversionErrorKind};
 use crate::props::Param;
 
 /// Longest line, in octets, before folding (RFC 5545 / RFC 6350).
@@ -157,6 +160,7 @@ pub(crate) fn line_of_property(text: &str, name: &str, value: &str) -> Option<us
 }
 
 /// Escapes a TEXT value (backslash, newline, CR, and optionally `;` `,`).
+#[cfg_attr(not(feature = "icalendar"), allow(dead_code))]
 pub(crate) fn escape_text(out: &mut String, value: &str, semicolon: bool, comma: bool) {
     for ch in value.chars() {
         match ch {
@@ -171,6 +175,7 @@ pub(crate) fn escape_text(out: &mut String, value: &str, semicolon: bool, comma:
 }
 
 /// Escaped TEXT value.
+#[cfg_attr(not(feature = "icalendar"), allow(dead_code))]
 pub(crate) fn escaped(value: &str) -> String {
     let mut s = String::with_capacity(value.len() + 4);
     escape_text(&mut s, value, true, true);
@@ -269,5 +274,133 @@ pub(crate) fn push_param(params: &mut Vec<Param>, name: &str, value: Option<Stri
             name: name.to_string(),
             values: v.into_iter().collect(),
         }),
+    }
+}
+
+/// The typed error for a structural `calcard` entry.
+pub(crate) fn structural_error(text: &str, entry: Entry, expected: &str) -> ConversionError {
+    match entry {
+        Entry::UnexpectedComponentEnd { expected: e, found } => ConversionError::new(
+            ConversionErrorKind::MismatchedComponentEnd,
+            line_of(text, &format!("END:{}", found.as_str())),
+            Some("END"),
+            format!("END:{} closes BEGIN:{}", found.as_str(), e.as_str()),
+        ),
+        Entry::UnterminatedComponent(name) => ConversionError::new(
+            ConversionErrorKind::UnterminatedComponent,
+            line_of(text, &format!("BEGIN:{name}")),
+            Some("BEGIN"),
+            format!("BEGIN:{name} is never closed"),
+        ),
+        Entry::TooManyComponents => ConversionError::new(
+            ConversionErrorKind::TooManyComponents,
+            None,
+            None,
+            "too many nested components",
+        ),
+        _ => ConversionError::new(
+            ConversionErrorKind::NoData,
+            None,
+            None,
+            format!("no BEGIN:{expected} found"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_keeps_lines_within_75_octets_and_characters_whole() {
+        let value = "é".repeat(100);
+        let mut out = String::new();
+        content_line(&mut out, None, "NOTE", &[], &value);
+        for line in out.split("\r\n").filter(|l| !l.is_empty()) {
+            assert!(line.len() <= 75, "{} octets: {line:?}", line.len());
+        }
+        let unfolded = out.replace("\r\n ", "");
+        assert_eq!(unfolded, format!("NOTE:{value}\r\n"));
+    }
+
+    #[test]
+    fn parameters_are_quoted_and_escaped_like_calcard() {
+        let mut out = String::new();
+        let params = [
+            Param::new("TYPE", &["work", "a,b"]),
+            Param::new("LABEL", &["1 Main St\nSpringfield"]),
+            Param::new("PREF", &[]),
+        ];
+        content_line(&mut out, Some("item1"), "ADR", &params, ";;1 Main St");
+        assert_eq!(
+            out,
+            "item1.ADR;TYPE=work,\"a,b\";LABEL=\"1 Main St\\nSpringfield\";PREF:;;1 Main St\r\n"
+        );
+    }
+
+    #[test]
+    fn text_escaping_covers_the_special_characters() {
+        assert_eq!(escaped("a;b,c\\d\ne\rf"), "a\\;b\\,c\\\\d\\ne\\rf");
+    }
+
+    #[test]
+    fn value_of_written_line_skips_quoted_colons_and_unfolds() {
+        let line = "ATTENDEE;CN=\"Doe: John\";ROLE=CHAIR:mailto:j\r\n @example.org\r\n";
+        assert_eq!(value_of_written_line(line), "mailto:j@example.org");
+    }
+
+    #[test]
+    fn push_param_merges_consecutive_values_only() {
+        let mut p = Vec::new();
+        push_param(&mut p, "TYPE", Some("a".into()));
+        push_param(&mut p, "TYPE", Some("b".into()));
+        push_param(&mut p, "PREF", None);
+        push_param(&mut p, "TYPE", Some("c".into()));
+        let names: Vec<(&str, usize)> = p
+            .iter()
+            .map(|x| (x.name.as_str(), x.values.len()))
+            .collect();
+        assert_eq!(names, [("TYPE", 2), ("PREF", 0), ("TYPE", 1)]);
+    }
+
+    #[test]
+    fn decoding_prefers_utf8_then_unfolded_utf8_then_declared_charset() {
+        let mut w = Vec::new();
+        assert_eq!(
+            decode_input(b"\xEF\xBB\xBFFN:Z\xC3\xBCrich", &mut w),
+            "FN:Zürich"
+        );
+        // A fold inside a two-byte character.
+        assert_eq!(decode_input(b"FN:Z\xC3\r\n \xBCrich", &mut w), "FN:Zürich");
+        assert!(w.is_empty());
+        // ISO-8859-1 declared.
+        let s = decode_input(b"N;CHARSET=ISO-8859-1:M\xFCller", &mut w);
+        assert_eq!(s, "N;CHARSET=ISO-8859-1:Müller");
+        assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn line_numbers_of_properties() {
+        let text = "BEGIN:VCARD\nFN:A\nitem1.REV:x\nREV:yesterday\n";
+        assert_eq!(line_of_property(text, "REV", "yesterday"), Some(4));
+        assert_eq!(line_of_property(text, "REV", "nothing like it"), Some(3));
+        assert_eq!(line_of_property(text, "NOTE", ""), None);
+        assert_eq!(line_of(text, "FN:A"), Some(2));
+    }
+
+    #[test]
+    fn structure_warnings_report_mismatches_and_unclosed_components() {
+        let mut w = Vec::new();
+        structure_warnings("BEGIN:A\nBEGIN:B\nEND:A\nEND:C\nBEGIN:D\n", &mut w);
+        let got: Vec<(Option<usize>, Option<&str>)> =
+            w.iter().map(|x| (x.line, x.property.as_deref())).collect();
+        assert_eq!(
+            got,
+            [
+                (Some(2), Some("BEGIN")),
+                (Some(4), Some("END")),
+                (Some(5), Some("BEGIN"))
+            ]
+        );
     }
 }

@@ -32,8 +32,8 @@ use crate::contacts::{
 use crate::error::{ConversionError, ConversionErrorKind};
 use crate::props::{MetaMap, Param, PropMeta, RawProperty};
 use crate::text::{
-    content_line, decode_input, line_of, line_of_property, push_param, structure_warnings,
-    value_of_written_line,
+    content_line, decode_input, line_of, line_of_property, push_param, structural_error,
+    structure_warnings, value_of_written_line,
 };
 use crate::{DateOrText, InlineBytes, Parsed, PartialDateTime, Warning};
 
@@ -119,35 +119,6 @@ pub fn parse_vcards(
     Ok(Parsed::new(contacts, warnings))
 }
 
-pub(crate) fn structural_error(text: &str, entry: Entry, expected: &str) -> ConversionError {
-    match entry {
-        Entry::UnexpectedComponentEnd { expected: e, found } => ConversionError::new(
-            ConversionErrorKind::MismatchedComponentEnd,
-            line_of(text, &format!("END:{}", found.as_str())),
-            Some("END"),
-            format!("END:{} closes BEGIN:{}", found.as_str(), e.as_str()),
-        ),
-        Entry::UnterminatedComponent(name) => ConversionError::new(
-            ConversionErrorKind::UnterminatedComponent,
-            line_of(text, &format!("BEGIN:{name}")),
-            Some("BEGIN"),
-            format!("BEGIN:{name} is never closed"),
-        ),
-        Entry::TooManyComponents => ConversionError::new(
-            ConversionErrorKind::TooManyComponents,
-            None,
-            None,
-            "too many nested components",
-        ),
-        _ => ConversionError::new(
-            ConversionErrorKind::NoData,
-            None,
-            None,
-            format!("no BEGIN:{expected} found"),
-        ),
-    }
-}
-
 /// Converts one parsed card.
 fn contact_from_vcard(
     card: &VCard,
@@ -167,7 +138,7 @@ fn contact_from_vcard(
         }
         let unfit_before = is_unfit_candidate(&c, entry, have_fn);
         if !take_modelled(&mut c, entry, &mut have_fn) {
-            let raw = raw_property(entry, warnings);
+            let raw = raw_property(entry);
             if unfit_before {
                 warnings.push(Warning::new(
                     line_of_property(text, &raw.name, &raw.value),
@@ -238,7 +209,7 @@ fn params_of(entry: &VCardEntry) -> Vec<Param> {
 }
 
 /// The entry kept verbatim.
-fn raw_property(entry: &VCardEntry, _warnings: &mut Vec<Warning>) -> RawProperty {
+fn raw_property(entry: &VCardEntry) -> RawProperty {
     let mut e = entry.clone();
     e.group = None;
     let mut s = String::new();

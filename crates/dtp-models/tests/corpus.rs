@@ -135,12 +135,12 @@ const VCARD_NONCONFORMING: &[(&str, &str, Recovery)] = &[
         "PHOTO;BASE64: valueless parameter, indented base64",
         Recovery::Repaired,
     ),
-    // Not in SOURCES.md's list, but exported broken: a quoted-printable ORG
-    // whose soft break splits a UTF-8 sequence, so the decoded bytes are not
-    // text; kept verbatim (as binary) with a warning.
+    // Not in SOURCES.md's list, but exported broken: the third card's
+    // quoted-printable ORG ends in `=80`, so its bytes are not UTF-8 text;
+    // kept verbatim (as `ENCODING=b` binary) with a warning.
     (
         "ezvcard-John_Doe_ANDROID.vcf",
-        "quoted-printable ORG decoding to invalid UTF-8",
+        "quoted-printable ORG whose bytes end in a stray 0x80",
         Recovery::Warned("ORG"),
     ),
 ];

@@ -6,8 +6,8 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use dtp_models::calendar::{
-    Alarm, CalAddress, Calendar, CalendarData, CalendarObject, Classification, Event, Geo,
-    RecurrenceDate, Status, Transparency,
+    Alarm, Attachment, AttachmentValue, CalAddress, Calendar, CalendarData, CalendarObject,
+    Classification, Event, Geo, RecurrenceDate, Status, Transparency,
 };
 use dtp_models::contacts::{
     Address, AddressBook, Contact, ContactsData, Organization, Photo, PhotoSource, StructuredName,
@@ -16,7 +16,7 @@ use dtp_models::contacts::{
 use dtp_models::ical::{parse_icalendar, write_icalendar};
 use dtp_models::mail::{Flags, Folder, HeaderView, MailData, Message, RawMessage, SpecialUse};
 use dtp_models::media::{Album, CaptureTime, GeoLocation, MediaData, MediaItem, MediaKind};
-use dtp_models::props::RawProperty;
+use dtp_models::props::{Component, Param, PropMeta, RawProperty};
 use dtp_models::schema::{Page, Versioned};
 use dtp_models::tasks::{Task, TaskList, TasksData};
 use dtp_models::vcard::{VCardVersion, parse_vcards, write_vcard};
@@ -90,9 +90,52 @@ fn utc_value() -> impl Strategy<Value = DateTimeValue> {
 
 fn raw_props() -> impl Strategy<Value = Vec<RawProperty>> {
     vec(
-        ("X-[A-Z]{1,8}", "[a-zA-Z0-9 .]{0,12}").prop_map(|(n, v)| RawProperty::new(n, v)),
+        (
+            "X-[A-Z]{1,8}",
+            "[a-zA-Z0-9 .]{0,12}",
+            option::of(("X-[A-Z]{1,5}", vec("[a-zA-Z0-9 :;,.]{1,8}", 1..3))),
+        )
+            .prop_map(|(n, v, p)| {
+                let r = RawProperty::new(n, v);
+                match p {
+                    Some((pn, pv)) => {
+                        let pv: Vec<&str> = pv.iter().map(String::as_str).collect();
+                        r.with_param(Param::new(pn, &pv))
+                    }
+                    None => r,
+                }
+            }),
         0..3,
     )
+}
+
+fn vtimezone() -> impl Strategy<Value = Component> {
+    (
+        prop::sample::select(vec![
+            "Europe/Berlin",
+            "America/New_York",
+            "Custom Zone, Inc",
+        ]),
+        prop::sample::select(vec![
+            ("+0100", "+0200"),
+            ("-0500", "-0400"),
+            ("+0530", "+0530"),
+        ]),
+    )
+        .prop_map(|(tzid, (std, dst))| {
+            Component::new("VTIMEZONE")
+                .with_property(RawProperty::new("TZID", tzid.replace(',', "\\,")))
+                .with_component(
+                    Component::new("STANDARD")
+                        .with_property(RawProperty::new("DTSTART", "19701025T030000"))
+                        .with_property(RawProperty::new(
+                            "RRULE",
+                            "FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10",
+                        ))
+                        .with_property(RawProperty::new("TZOFFSETFROM", dst))
+                        .with_property(RawProperty::new("TZOFFSETTO", std)),
+                )
+        })
 }
 
 // ------------------------------------------------------------ contacts
@@ -106,13 +149,29 @@ fn typed_value() -> impl Strategy<Value = TypedValue> {
         ),
         option::of(1u8..=100),
         option::of("item[1-9]"),
+        option::of(prop_oneof![
+            "[a-z]{2}(-[A-Z]{2})?".prop_map(|l| Param::new("LANGUAGE", &[&l])),
+            vec("[a-zA-Z0-9 :;,.]{1,8}", 1..3).prop_map(|v| {
+                let v: Vec<&str> = v.iter().map(String::as_str).collect();
+                Param::new("X-SERVICE", &v)
+            }),
+        ]),
     )
-        .prop_map(|(v, types, pref, group)| {
+        .prop_map(|(v, types, pref, group, param)| {
             let mut t = TypedValue::new(v, &types);
             t.pref = pref;
             t.group = group;
+            t.params.extend(param);
             t
         })
+}
+
+fn meta() -> impl Strategy<Value = Option<PropMeta>> {
+    option::of((option::of("item[1-9]"), "[a-z]{2}").prop_map(|(g, lang)| {
+        let mut m = PropMeta::default().with_param(Param::new("LANGUAGE", &[&lang]));
+        m.group = g;
+        m
+    }))
 }
 
 fn comps() -> impl Strategy<Value = Vec<String>> {
@@ -258,7 +317,11 @@ fn contact() -> impl Strategy<Value = Contact> {
                     .collect();
                 c.titles = titles;
                 c.notes = notes;
-                c.urls = urls;
+                c.urls = urls.clone();
+                // The same generator feeds IMPP, RELATED and ROLE.
+                c.ims = urls.iter().take(1).cloned().collect();
+                c.related = c.titles.iter().take(1).cloned().collect();
+                c.roles = c.notes.iter().take(1).cloned().collect();
                 c.birthday = bday.map(DateOrText::Date);
                 c.anniversary = bday_text.map(DateOrText::Text);
                 c.categories = cats;
@@ -336,7 +399,34 @@ fn event_body(uid: String) -> impl Strategy<Value = Event> {
         ),
         (
             vec(date_time_value(), 0..3),
-            vec(date_time_value().prop_map(RecurrenceDate::At), 0..2),
+            vec(
+                prop_oneof![
+                    date_time_value().prop_map(RecurrenceDate::At),
+                    (
+                        prop::sample::select(vec![
+                            "19970101T180000Z/PT5H30M",
+                            "19970101T180000/19970102T070000"
+                        ]),
+                        option::of(Just("Europe/Berlin".to_string())),
+                    )
+                        .prop_map(|(p, tzid)| RecurrenceDate::Period {
+                            period: p.to_string(),
+                            tzid
+                        }),
+                ],
+                0..2,
+            ),
+            vec(
+                prop_oneof![
+                    "https://example\\.org/[a-z]{1,8}\\.pdf".prop_map(Attachment::uri),
+                    vec(any::<u8>(), 1..40).prop_map(|b| {
+                        let mut a = Attachment::uri("");
+                        a.value = AttachmentValue::Inline(InlineBytes(b));
+                        a
+                    }),
+                ],
+                0..2,
+            ),
         ),
         (
             option::of(prop::sample::select(vec![
@@ -373,7 +463,7 @@ fn event_body(uid: String) -> impl Strategy<Value = Event> {
             move |(
                 (summary, desc, loc, geo),
                 (start, end, rrule),
-                (exdate, rdate),
+                (exdate, rdate, attachments),
                 (status, transp, class, prio),
                 (org, att, alarms, cats),
                 (url, created, modified, stamp, seq, props),
@@ -387,6 +477,7 @@ fn event_body(uid: String) -> impl Strategy<Value = Event> {
                 e.rrule = rrule;
                 e.exdate = exdate;
                 e.rdate = rdate;
+                e.attachments = attachments;
                 e.status = status;
                 e.transparency = transp;
                 e.class = class;
@@ -420,7 +511,26 @@ fn event() -> impl Strategy<Value = Event> {
                     }
                     seen.push(rid.clone());
                     o.recurrence_id = Some(rid);
+                    // This and all later occurrences.
+                    if seen.len() == 2 {
+                        o.meta.insert(
+                            "RECURRENCE-ID".into(),
+                            PropMeta::default().with_param(Param::new("RANGE", &["THISANDFUTURE"])),
+                        );
+                    }
                     master.overrides.push(o);
+                }
+                if master.summary.len() % 2 == 0 {
+                    master.meta.insert(
+                        "SUMMARY".into(),
+                        PropMeta::default().with_param(Param::new("LANGUAGE", &["de-CH"])),
+                    );
+                }
+                if master.start.as_ref().is_some_and(|s| !s.is_date()) {
+                    master.meta.insert(
+                        "DTSTART".into(),
+                        PropMeta::default().with_param(Param::new("X-ORIGINAL", &["a:b", "c"])),
+                    );
                 }
                 master
             })
@@ -486,9 +596,11 @@ fn calendar() -> impl Strategy<Value = Calendar> {
         option::of(ftext()),
         option::of("#[0-9a-f]{6}"),
         option::of("Europe/[A-Z][a-z]{2,8}"),
+        vec(vtimezone(), 0..2),
     )
-        .prop_map(|(name, desc, color, tz)| {
+        .prop_map(|(name, desc, color, tz, zones)| {
             let mut c = Calendar::new("cal", name);
+            c.timezones = zones;
             c.description = desc;
             c.color = color;
             c.timezone = tz;
@@ -663,7 +775,10 @@ proptest! {
     }
 
     #[test]
-    fn contacts_survive_vcard4(c in contact()) {
+    fn contacts_survive_vcard4(c in contact(), fn_meta in meta(), n_meta in meta()) {
+        let mut c = c;
+        if let Some(m) = fn_meta { c.meta.insert("FN".into(), m); }
+        if let (Some(m), true) = (n_meta, c.name.is_some()) { c.meta.insert("N".into(), m); }
         let text = write_vcard(&c, VCardVersion::V4);
         let back = parse_vcards(text.as_bytes(), "book").unwrap();
         prop_assert!(back.warnings.is_empty(), "{:?}", back.warnings);
@@ -682,8 +797,19 @@ proptest! {
         let text = write_vcard(&c, VCardVersion::V3);
         let back = parse_vcards(text.as_bytes(), "book").unwrap().value.remove(0);
         let rank_free = |mut c: Contact| {
-            for list in [&mut c.emails, &mut c.phones, &mut c.urls, &mut c.titles, &mut c.notes] {
-                for v in list.iter_mut() { v.pref = v.pref.map(|_| 1); }
+            for list in [
+                &mut c.emails,
+                &mut c.phones,
+                &mut c.urls,
+                &mut c.ims,
+                &mut c.related,
+                &mut c.titles,
+                &mut c.roles,
+                &mut c.notes,
+            ] {
+                for v in list.iter_mut() {
+                    v.pref = v.pref.map(|_| 1);
+                }
             }
             for a in &mut c.addresses { a.pref = a.pref.map(|_| 1); }
             c

@@ -145,20 +145,29 @@ impl SqliteJobStore {
             .map_err(db_err)
     }
 
+    /// Runs `f` on the connection without an await point: a caller whose
+    /// future is dropped either never started the operation or saw it finish,
+    /// as with a process crash. (On `spawn_blocking`, a dropped run's write
+    /// could land after a resumed run had read older progress.) On a
+    /// multi-thread runtime the worker is handed off while SQLite works.
     async fn run<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
         let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
+        let work = move || {
             let mut guard = conn
                 .lock()
                 .map_err(|_| Error::internal("SQLite store lock poisoned"))?;
             f(&mut guard)
-        })
-        .await
-        .map_err(|e| Error::internal("SQLite store task failed").with_source(e))?
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(work)
+            }
+            _ => work(),
+        }
     }
 }
 
