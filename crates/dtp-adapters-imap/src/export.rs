@@ -213,23 +213,6 @@ impl ImapExporter {
                 .map_err(|e| error::map(Op::Export, e))
         })
         .await?;
-        let mut items: Vec<(u32, Message)> = Vec::with_capacity(fetched.len());
-        for f in &fetched {
-            let Some(uid) = f.uid else { continue };
-            if uid <= after || uids.binary_search(&uid).is_err() {
-                continue; // an unsolicited FETCH for another message
-            }
-            let key = media_key(v, uid, mailbox);
-            let mut media = MediaRef::new(key.clone()).with_mime_type("message/rfc822");
-            if let Some(size) = f.size {
-                media = media.with_size(u64::from(size));
-            }
-            let mut msg = Message::new(key, mailbox, media).with_flags(flags_of(f));
-            if let Some(d) = f.internal_date() {
-                msg = msg.with_internal_date(d);
-            }
-            items.push((uid, msg));
-        }
         // Small messages: their bytes in one more command for the page.
         let small_max = u64::from(self.pool.config().page_fetch_max);
         let small: Vec<u32> = fetched
@@ -238,7 +221,7 @@ impl ImapExporter {
             .filter_map(|f| f.uid)
             .filter(|u| *u > after && uids.binary_search(u).is_ok())
             .collect();
-        drop(fetched);
+        let mut exact: HashMap<u32, u64> = HashMap::new();
         if !small.is_empty() {
             let mut small = small;
             small.sort_unstable();
@@ -259,10 +242,30 @@ impl ImapExporter {
                 if let (Some(uid), Some(body)) = (f.uid, f.body())
                     && small.binary_search(&uid).is_ok()
                 {
+                    // The bytes in hand are the truth, whatever RFC822.SIZE said.
+                    exact.insert(uid, body.len() as u64);
                     cache.put(media_key(v, uid, mailbox), Bytes::copy_from_slice(body));
                 }
             }
         }
+        let mut items: Vec<(u32, Message)> = Vec::with_capacity(fetched.len());
+        for f in &fetched {
+            let Some(uid) = f.uid else { continue };
+            if uid <= after || uids.binary_search(&uid).is_err() {
+                continue; // an unsolicited FETCH for another message
+            }
+            let key = media_key(v, uid, mailbox);
+            let mut media = MediaRef::new(key.clone()).with_mime_type("message/rfc822");
+            if let Some(size) = exact.get(&uid).copied().or(f.size.map(u64::from)) {
+                media = media.with_size(size);
+            }
+            let mut msg = Message::new(key, mailbox, media).with_flags(flags_of(f));
+            if let Some(d) = f.internal_date() {
+                msg = msg.with_internal_date(d);
+            }
+            items.push((uid, msg));
+        }
+        drop(fetched);
         conn.drain();
         pooled.release();
         items.sort_by_key(|(uid, _)| *uid);
@@ -475,6 +478,18 @@ fn ranged(pooled: Pooled, uid: u32, size: u64, chunk: u32) -> ByteStream {
                 return Ok(None);
             };
             if off >= size {
+                // Nothing may follow the announced size: a server whose
+                // RFC822.SIZE understates the message must not truncate it.
+                let probe = fetch_body(pooled.conn(), uid, Some((size, 1))).await?;
+                if probe
+                    .as_ref()
+                    .and_then(|f| f.body())
+                    .is_some_and(|b| !b.is_empty())
+                {
+                    return Err(Error::invalid_data(format!(
+                        "message {uid} is longer than the {size} bytes the server announced"
+                    )));
+                }
                 pooled.release();
                 return Ok(None);
             }

@@ -49,6 +49,21 @@
 //! Plain TCP is refused unless the server is on loopback (tests, local
 //! servers); STARTTLS is not offered, implicit TLS (port 993) is.
 //!
+//! # Limits
+//!
+//! * A message is recognised at the destination by Message-ID and size;
+//!   two different messages with the same Message-ID and the same size in
+//!   one folder count as one. Without a Message-ID, by size and SHA-256.
+//! * Byte-identical messages without a Message-ID in one folder stay
+//!   distinct within a run; after a crash, a twin on the interrupted page
+//!   may be matched to a copy imported on an earlier page (one twin lost).
+//! * A crash while an APPEND is in flight is exact once the server has
+//!   finished that APPEND; a restart within milliseconds could race it.
+//! * Incremental export sees new messages only, not flag changes or
+//!   deletions (no CONDSTORE/QRESYNC yet); Gmail's X-GM-LABELS are not
+//!   read, so Gmail labels export as one copy per folder.
+//! * No STARTTLS.
+//!
 //! ```no_run
 //! use std::sync::Arc;
 //! use dtp_adapters_imap::{ImapConfig, ImapExporter, ImapImporter};
