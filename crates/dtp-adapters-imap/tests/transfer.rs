@@ -312,7 +312,7 @@ async fn dovecot_to_dovecot_corpus_and_2000_messages_with_crashes_rerun_and_incr
             _ = plan.crashed() => {
                 crashes += 1;
                 // A restart takes a moment; APPENDs the old run had sent finish.
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     };
