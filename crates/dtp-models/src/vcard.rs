@@ -6,6 +6,15 @@
 //! verbatim, and written back; parameters of modelled single-valued
 //! properties are kept in [`Contact::meta`].
 //!
+//! What is written is always valid vCard, whatever was read: a line that is
+//! no valid property (a name or parameter name outside `[A-Za-z0-9-]`, such
+//! as KContacts' `X-messaging/aim-All` or the rest of a value continued onto
+//! an unmarked line) is kept as its original text, escaped, in an
+//! [`UNPARSED`] (`X-DTP-UNPARSED`) property, with a warning naming the line;
+//! a vCard 2.1 value continued by a trailing `\` is joined (the break kept
+//! as a newline in the value). A property with a `TYPE` value containing
+//! `,` is kept verbatim, its parameters written back as read.
+//!
 //! ```
 //! use dtp_models::vcard::{parse_vcards, write_vcard, VCardVersion};
 //! let text = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ada Lovelace\r\nN:Lovelace;Ada;;;\r\n\
@@ -32,7 +41,7 @@ use crate::contacts::{
 use crate::error::{ConversionError, ConversionErrorKind};
 use crate::props::{MetaMap, Param, PropMeta, RawProperty};
 use crate::text::{
-    content_line, decode_input, line_of, line_of_property, push_param, structural_error,
+    content_line, decode_input, escaped, line_of, line_of_property, push_param, structural_error,
     structure_warnings, value_of_written_line,
 };
 use crate::{DateOrText, InlineBytes, Parsed, PartialDateTime, Warning};
@@ -61,7 +70,7 @@ pub fn parse_vcards(
     address_book_id: &str,
 ) -> Result<Parsed<Vec<Contact>>, ConversionError> {
     let mut warnings = Vec::new();
-    let text = decode_input(input, &mut warnings);
+    let text = join_backslash_continuations(&decode_input(input, &mut warnings));
     structure_warnings(&text, &mut warnings);
     let mut parser = Parser::new(&text);
     let mut contacts = Vec::new();
@@ -119,6 +128,51 @@ pub fn parse_vcards(
     Ok(Parsed::new(contacts, warnings))
 }
 
+/// Joins a line that ends in an unescaped `\\` to the next line when that
+/// one does not start a property: some vCard 2.1 writers continue a value
+/// (an address's street lines) that way. The break becomes an escaped
+/// newline (`\\n`), so the value keeps its lines, and the continuation is
+/// not read as a bogus property. (Line numbers in warnings after such a join
+/// count the joined lines as one.)
+fn join_backslash_continuations(text: &str) -> String {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    if !lines.iter().any(|l| l.trim_end().ends_with('\\')) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in lines.iter().enumerate() {
+        let body = line.trim_end_matches(['\r', '\n']);
+        let trailing = body.len() - body.trim_end_matches('\\').len();
+        let continued = trailing % 2 == 1
+            && lines
+                .get(i + 1)
+                .is_some_and(|next| !starts_property(next.trim_end_matches(['\r', '\n'])));
+        if continued {
+            out.push_str(&body[..body.len() - 1]);
+            out.push_str("\\n");
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+/// Whether a line starts like `[group.]NAME;` or `[group.]NAME:` (or is a
+/// fold or blank, which is not a continuation either).
+fn starts_property(line: &str) -> bool {
+    if line.trim().is_empty() || line.starts_with([' ', '\t']) {
+        return true;
+    }
+    let Some(end) = line.find([';', ':']) else {
+        return false;
+    };
+    let head = &line[..end];
+    let name = head
+        .split_once('.')
+        .map_or(head, |(g, n)| if valid_name(g) { n } else { "" });
+    valid_name(name)
+}
+
 /// Converts one parsed card.
 fn contact_from_vcard(
     card: &VCard,
@@ -136,9 +190,34 @@ fn contact_from_vcard(
         ) {
             continue;
         }
+        if has_unsplittable_type(entry) {
+            // Kept whole: see `has_unsplittable_type`.
+            c.properties.push(raw_property(entry));
+            continue;
+        }
         let unfit_before = is_unfit_candidate(&c, entry, have_fn);
         if !take_modelled(&mut c, entry, &mut have_fn) {
             let raw = raw_property(entry);
+            if !is_writable(&raw) {
+                // A leftover line that is no property (e.g. the rest of a
+                // value continued onto the next line): kept, as text, in a
+                // property a strict reader accepts.
+                let line = line_of(text, &raw.name);
+                let original = line
+                    .and_then(|n| text.lines().nth(n - 1))
+                    .map(|l| l.trim_end_matches('\r').to_string())
+                    .unwrap_or_else(|| raw_text(&raw));
+                warnings.push(Warning::new(
+                    line,
+                    Some(UNPARSED),
+                    format!(
+                        "line {original:?} is not a valid vCard property (a name outside \
+                         [A-Za-z0-9-]); kept as text in {UNPARSED}"
+                    ),
+                ));
+                c.properties.push(unparsed(&original));
+                continue;
+            }
             if unfit_before {
                 warnings.push(Warning::new(
                     line_of_property(text, &raw.name, &raw.value),
@@ -158,6 +237,48 @@ fn contact_from_vcard(
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| format!("card-{position}"));
     c
+}
+
+/// Name of the property that keeps a line which is not a valid property
+/// (its name or a parameter name is not `[A-Za-z0-9-]+`, e.g. the rest of a
+/// vCard 2.1 value continued onto an unmarked line). Its value is the
+/// original text of the line, escaped as TEXT, so nothing is lost and the
+/// card written stays valid: `X-DTP-UNPARSED:Packstation 999\;Hamburg`.
+pub const UNPARSED: &str = "X-DTP-UNPARSED";
+
+/// Whether `s` is a valid vCard property, group or parameter name.
+fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Whether a kept property can be written as a valid content line.
+fn is_writable(p: &RawProperty) -> bool {
+    valid_name(&p.name)
+        && p.group.as_deref().is_none_or(valid_name)
+        && p.params.iter().all(|q| valid_name(&q.name))
+}
+
+/// The property as one line of text (unfolded, no line break).
+fn raw_text(p: &RawProperty) -> String {
+    let mut s = String::new();
+    content_line(&mut s, p.group.as_deref(), &p.name, &p.params, &p.value);
+    s.replace("\r\n ", "").trim_end_matches("\r\n").to_string()
+}
+
+/// `text` kept in an [`UNPARSED`] property.
+fn unparsed(text: &str) -> RawProperty {
+    RawProperty::new(UNPARSED, escaped(text))
+}
+
+/// Whether a `TYPE` value contains `,`: `calcard` reads such a value (which
+/// must be quoted) back as one type only when other TYPE values follow, and
+/// otherwise splits it and drops what it does not know. The property is then
+/// kept verbatim, its parameters written back exactly as read.
+fn has_unsplittable_type(entry: &VCardEntry) -> bool {
+    entry.params.iter().any(|p| {
+        p.name == VCardParameterName::Type
+            && matches!(&p.value, VCardParameterValue::Text(s) if s.contains(','))
+    })
 }
 
 /// Whether a refusal by `take_modelled` would mean "malformed value" (as
@@ -927,7 +1048,82 @@ fn write_into(out: &mut String, c: &Contact, version: VCardVersion) {
         );
     }
     for p in &c.properties {
-        content_line(w.out, p.group.as_deref(), &p.name, &p.params, &p.value);
+        if is_writable(p) {
+            // A value in content-line syntax holds no line break; one that
+            // does (a hand-built model) is escaped rather than split.
+            let value = if p.value.contains(['\r', '\n']) {
+                p.value.replace("\r\n", "\\n").replace(['\r', '\n'], "\\n")
+            } else {
+                p.value.clone()
+            };
+            content_line(w.out, p.group.as_deref(), &p.name, &p.params, &value);
+        } else {
+            // Never a line whose name is no vCard name (see `UNPARSED`).
+            let u = unparsed(&raw_text(p));
+            content_line(w.out, None, &u.name, &u.params, &u.value);
+        }
     }
     w.out.push_str("END:VCARD\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Parsed<Vec<Contact>> {
+        parse_vcards(text.as_bytes(), "b").unwrap()
+    }
+
+    #[test]
+    fn a_line_that_is_no_property_is_kept_as_unparsed_text_and_warned() {
+        let p =
+            parse("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:A\r\nsome junk;with, text\r\nEND:VCARD\r\n");
+        let c = &p.value[0];
+        assert_eq!(c.properties.len(), 1, "{:?}", c.properties);
+        assert_eq!(c.properties[0].name, UNPARSED);
+        assert_eq!(c.properties[0].value, "some junk\\;with\\, text");
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.line == Some(4) && w.property.as_deref() == Some(UNPARSED))
+        );
+        for v in [VCardVersion::V3, VCardVersion::V4] {
+            let out = write_vcard(c, v);
+            assert!(
+                out.contains("\r\nX-DTP-UNPARSED:some junk\\;with\\, text\r\n"),
+                "{out}"
+            );
+            assert_eq!(parse(&out).value[0], *c);
+        }
+    }
+
+    #[test]
+    fn the_writer_never_emits_an_invalid_name_or_a_bare_line_break() {
+        let mut c = Contact::new("x", "b", "A");
+        c.properties
+            .push(RawProperty::new("Packstation 999", "Hamburg"));
+        c.properties
+            .push(RawProperty::new("X-OK", "two\r\nlines\nhere"));
+        c.properties
+            .push(RawProperty::new("X-P", "v").with_param(Param::new("BAD NAME", &["1"])));
+        let out = write_vcard(&c, VCardVersion::V4);
+        assert!(
+            out.contains("\r\nX-DTP-UNPARSED:PACKSTATION 999:Hamburg\r\n"),
+            "{out}"
+        );
+        assert!(out.contains("\r\nX-OK:two\\nlines\\nhere\r\n"), "{out}");
+        assert!(
+            out.contains("\r\nX-DTP-UNPARSED:X-P\\;BAD NAME=1:v\r\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn backslash_continuations_join_only_onto_non_property_lines() {
+        let joined = join_backslash_continuations("ADR:;;a\\\r\nb c;d\r\nNOTE:x\\\r\nTEL:1\r\n");
+        assert_eq!(joined, "ADR:;;a\\nb c;d\r\nNOTE:x\\\r\nTEL:1\r\n");
+        // An escaped backslash at the end is no continuation.
+        let text = "NOTE:a\\\\\r\nb c\r\n";
+        assert_eq!(join_backslash_continuations(text), text);
+    }
 }

@@ -57,7 +57,7 @@ enum Recovery {
 const VCARD_NONCONFORMING: &[(&str, &str, Recovery)] = &[
     (
         "aosp-v21_adr_multiple_line.vcf",
-        "ADR continued by a trailing backslash",
+        "ADR continued by a trailing backslash (joined: the street keeps its three lines)",
         Recovery::Repaired,
     ),
     (
@@ -112,8 +112,9 @@ const VCARD_NONCONFORMING: &[(&str, &str, Recovery)] = &[
     ),
     (
         "kcontacts-vcard_legacy_messaging_fields.vcf",
-        "property names containing '/'",
-        Recovery::Repaired,
+        "property names containing '/' (X-messaging/aim-All): each line is kept, as text, in \
+         an X-DTP-UNPARSED property, so that strict servers accept the cards written",
+        Recovery::Warned("X-DTP-UNPARSED"),
     ),
     (
         "kcontacts-testfullvcard.vcf",
@@ -247,15 +248,6 @@ const ICAL_NONCONFORMING: &[(&str, &str, Recovery)] = &[
     ),
 ];
 
-/// Valid files where `calcard` (0.3.14) loses something on re-reading what
-/// it reads from the original: listed with the exact loss, asserted below.
-const VCARD_CALCARD_LIMITS: &[(&str, &str)] = &[(
-    "aosp-v30_comma_separated.vcf",
-    "calcard splits a lone quoted TYPE value containing ',' into known types and drops unknown ones \
-     (TYPE=\"comma,separated:inside.dquote\" is read from the original as one value but not from \
-     a rewrite where it is the only TYPE value)",
-)];
-
 fn lookup<'a>(
     table: &'a [(&str, &str, Recovery)],
     file: &str,
@@ -324,26 +316,6 @@ fn every_vcard_file_round_trips_or_is_listed() {
             .unwrap_or_else(|e| panic!("{file}: re-reading our own output: {e}"))
             .value;
 
-        if let Some((_, reason)) = VCARD_CALCARD_LIMITS.iter().find(|(f, _)| *f == file) {
-            // The documented loss, and nothing else.
-            assert_ne!(
-                contacts, again,
-                "{file}: listed as lossy ({reason}) but round-trips"
-            );
-            let mut expected = contacts.clone();
-            for c in &mut expected {
-                for tel in &mut c.phones {
-                    tel.types.retain(|t| !t.contains(','));
-                }
-            }
-            assert_eq!(
-                expected,
-                again,
-                "{file}: {}",
-                first_difference(&expected, &again)
-            );
-            continue;
-        }
         assert_eq!(contacts.len(), again.len(), "{file}: number of contacts");
         for (a, b) in contacts.iter().zip(&again) {
             assert_eq!(a, b, "{file}: {}", first_difference(a, b));
@@ -379,11 +351,51 @@ fn every_vcard_file_round_trips_or_is_listed() {
             assert_eq!(emails(a), emails(b), "{file}: v3 EMAIL");
         }
     }
-    // Every file but the one listed calcard limit round-trips.
-    assert_eq!(
-        round_tripped,
-        corpus("vcard").len() - VCARD_CALCARD_LIMITS.len()
-    );
+    // Every file round-trips, with no exception.
+    assert_eq!(round_tripped, corpus("vcard").len());
+}
+
+/// Whether `line` (unfolded, without CRLF) starts with a valid
+/// `[group.]NAME` followed by `;` or `:`.
+fn has_valid_property_name(line: &str) -> bool {
+    let valid =
+        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let Some(end) = line.find([';', ':']) else {
+        return false;
+    };
+    let head = &line[..end];
+    match head.split_once('.') {
+        Some((group, name)) => valid(group) && valid(name),
+        None => valid(head),
+    }
+}
+
+/// What a strict reader (e.g. Radicale) needs: every content line of our
+/// output, for every corpus card, has a valid property name, and no value
+/// holds a bare CR or LF (lines end in CRLF, folds are CRLF + space).
+#[test]
+fn written_vcards_are_valid_content_lines() {
+    for path in corpus("vcard") {
+        let file = name(&path);
+        let contacts = parse_vcards(&std::fs::read(&path).unwrap(), "book")
+            .unwrap()
+            .value;
+        for version in [VCardVersion::V3, VCardVersion::V4] {
+            let out = write_vcards(&contacts, version);
+            assert!(out.ends_with("\r\n"), "{file} {version:?}: no final CRLF");
+            let unfolded = out.replace("\r\n ", "");
+            for line in unfolded.strip_suffix("\r\n").unwrap().split("\r\n") {
+                assert!(
+                    !line.contains(['\r', '\n']),
+                    "{file} {version:?}: bare CR/LF in {line:?}"
+                );
+                assert!(
+                    has_valid_property_name(line),
+                    "{file} {version:?}: invalid property name in {line:?}"
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -443,9 +455,6 @@ fn nonconforming_tables_name_real_corpus_files() {
         assert!(vcards.contains(&f.to_string()), "{f} not in corpus");
         assert!(!reason.is_empty());
     }
-    for (f, _) in VCARD_CALCARD_LIMITS {
-        assert!(vcards.contains(&f.to_string()), "{f} not in corpus");
-    }
     for (f, reason, _) in ICAL_NONCONFORMING {
         assert!(icals.contains(&f.to_string()), "{f} not in corpus");
         assert!(!reason.is_empty());
@@ -486,6 +495,35 @@ fn corpus_values_are_read_correctly() {
             .iter()
             .any(|p| p.name == "GENDER" && p.value == "M")
     );
+
+    // A quoted TYPE value with ',' and ':' is kept, whole, on a verbatim TEL.
+    let c = &parse_vcards(&read("vcard/aosp-v30_comma_separated.vcf"), "b")
+        .unwrap()
+        .value[0];
+    assert!(c.phones.is_empty());
+    let tel = &c.properties[0];
+    assert_eq!((tel.name.as_str(), tel.value.as_str()), ("TEL", "1"));
+    assert_eq!(
+        tel.params[0].values,
+        ["COMMA,SEPARATED:INSIDE.DQUOTE", "PREF"]
+    );
+
+    // A 2.1 ADR continued by trailing backslashes: one address, three
+    // street lines, nothing left over.
+    let c = &parse_vcards(&read("vcard/aosp-v21_adr_multiple_line.vcf"), "b")
+        .unwrap()
+        .value[0];
+    let adr = &c.addresses[1];
+    assert_eq!(adr.street, ["Hermann v. Brevern\n9999999\nPackstation 999"]);
+    assert_eq!(
+        (&adr.locality, &adr.postal_code, &adr.country),
+        (
+            &vec!["Hamburg".to_string()],
+            &vec!["99999".to_string()],
+            &vec!["Deutschland".to_string()]
+        )
+    );
+    assert!(c.properties.is_empty(), "{:?}", c.properties);
 
     // Shift_JIS vCard 2.1 decodes to Japanese text.
     let jp = parse_vcards(&read("vcard/aosp-v21_japanese_1.vcf"), "b").unwrap();
