@@ -76,6 +76,8 @@ enum Command {
 Locations are SERVICE:LOCATION, e.g. local:./archive. Credentials are never
 given on the command line: use `dtp auth login SERVICE`.
 Ctrl-C saves a checkpoint and prints the command that resumes the job.
+DTP_MAX_ATTEMPTS sets the attempts per request before an unreachable
+service stops the job (default 8, about a minute of backoff).
 
 ", "Exit codes: 0 done; 1 items failed; 2 bad input; 3 credentials refused;
 4 service unreachable; 5 destination full; 130 interrupted."))]
@@ -126,7 +128,7 @@ enum JobsCommand {
 enum AuthCommand {
     /// Sign in to a service (browser for OAuth, prompt for app passwords).
     #[command(
-        after_help = "Examples:\n  dtp auth login imap --username ada@example.org\n\nThe password is read from the terminal without echo (or from stdin when it is not a terminal)."
+        after_help = "Examples:\n  dtp auth login caldav --username ada\n  dtp auth login caldav:https://cloud.example.org/remote.php/dav/ --username ada\n\nSERVICE alone covers every location of it; SERVICE:LOCATION covers that one (and wins).\nThe password is read from the terminal without echo (or from stdin when it is not a terminal)."
     )]
     Login {
         /// The service.
@@ -274,7 +276,12 @@ fn finish_run(
     match (&out.report.state, &out.report.stop_reason) {
         (JobState::Complete, _) => Ok(0),
         (JobState::Stopped, Some(StopReason { kind, message, .. })) => {
-            let svc = service_of(&job.destination);
+            // The remote side is the one to blame for refused credentials
+            // or an unreachable host.
+            let svc = match service_of(&job.destination) {
+                "local" => service_of(&job.source),
+                d => d,
+            };
             Err(CliError::from_kind(kind, message, svc, Some(&id)))
         }
         (JobState::Partial, _) => {
@@ -559,7 +566,13 @@ fn auth_cmd(cmd: AuthCommand) -> Result<u8, CliError> {
     let registry = services::registry();
     match cmd {
         AuthCommand::Login { service, username } => {
-            let svc = registry.get(&service).map_err(|e| {
+            // `caldav` (every location) or `caldav:https://host/dav/` (that one).
+            let found = if service.contains(':') {
+                registry.resolve(&service).map(|(s, _)| s)
+            } else {
+                registry.get(&service)
+            };
+            let svc = found.map_err(|e| {
                 CliError::new(
                     2,
                     format!("{}: run `dtp services` to list them", e.message()),

@@ -67,9 +67,19 @@ pub fn open_side(registry: &Registry, spec: &str, role: Role) -> Result<Side, Cl
     })?;
     let auth = match service.auth() {
         dtp_core::registry::AuthKind::None => AuthData::None,
-        _ => Credentials::new(paths::config_dir())
-            .get(service.name())
-            .map_err(|e| CliError::from_error(&e, service.name(), None))?
+        _ => {
+            // Credentials saved for this exact location win over those saved
+            // for the whole service.
+            let creds = Credentials::new(paths::config_dir());
+            let get = |key: &str| {
+                creds
+                    .get(key)
+                    .map_err(|e| CliError::from_error(&e, service.name(), None))
+            };
+            match get(spec)? {
+                Some(a) => Some(a),
+                None => get(service.name())?,
+            }
             .ok_or_else(|| {
                 CliError::new(
                     3,
@@ -79,7 +89,8 @@ pub fn open_side(registry: &Registry, spec: &str, role: Role) -> Result<Side, Cl
                         service.name()
                     ),
                 )
-            })?,
+            })?
+        }
     };
     let endpoint = service.open(location, role).map_err(|e| {
         let what = match role {
@@ -308,8 +319,18 @@ pub async fn run_job(
 ) -> Result<Outcome, CliError> {
     let cancel = CancellationToken::new();
     let progress = Progress::new();
+    let mut options = TransferOptions::default();
+    // Attempts per call before an unreachable service stops the job
+    // (default 8, about a minute of backoff).
+    if let Some(n) = std::env::var("DTP_MAX_ATTEMPTS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    {
+        let retry = options.retry.clone().with_max_attempts(n.max(1));
+        options = options.with_retry(retry);
+    }
     let driver = TransferDriver::new(store.clone()).with_options(
-        TransferOptions::default()
+        options
             .with_item_concurrency(concurrency.max(1))
             .with_events(progress.sink())
             .with_cancellation(cancel.clone()),

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use dtp_adapters_dav::{CalDav, CardDav, DavConfig, WebDavConfig, WebDavMedia};
 use dtp_adapters_local::LocalArchive;
 use dtp_core::registry::{AuthKind, Endpoint, Registry, Role, ServiceFactory};
 use dtp_core::{DataType, Exporter, Importer, Result};
@@ -73,9 +74,96 @@ impl ServiceFactory for Local {
     }
 }
 
+/// Which DAV protocol a [`Dav`] service speaks.
+#[derive(Clone, Copy)]
+enum DavKind {
+    Cal,
+    Card,
+    Web,
+}
+
+/// A CalDAV, CardDAV or WebDAV server; the location is its URL and the
+/// credentials (user name + app password) come from `dtp auth login`.
+struct Dav(DavKind);
+
+impl ServiceFactory for Dav {
+    fn name(&self) -> &str {
+        match self.0 {
+            DavKind::Cal => "caldav",
+            DavKind::Card => "carddav",
+            DavKind::Web => "webdav",
+        }
+    }
+    fn description(&self) -> &str {
+        match self.0 {
+            DavKind::Cal => {
+                "CalDAV server: calendars and task lists (Nextcloud, Fastmail, iCloud, Radicale, …)"
+            }
+            DavKind::Card => {
+                "CardDAV server: address books (Nextcloud, Fastmail, iCloud, Radicale, …)"
+            }
+            DavKind::Web => "WebDAV folder: photos and videos, one folder per album",
+        }
+    }
+    fn auth(&self) -> AuthKind {
+        AuthKind::AppPassword
+    }
+    fn example_location(&self) -> &str {
+        match self.0 {
+            DavKind::Web => "https://cloud.example.org/remote.php/dav/files/ada/Photos/",
+            _ => "https://cloud.example.org/remote.php/dav/",
+        }
+    }
+    fn exports(&self) -> Vec<DataType> {
+        match self.0 {
+            DavKind::Cal => vec![DataType::Calendar, DataType::Tasks],
+            DavKind::Card => vec![DataType::Contacts],
+            DavKind::Web => vec![DataType::Media],
+        }
+    }
+    fn imports(&self) -> Vec<DataType> {
+        self.exports()
+    }
+    fn open(&self, location: &str, role: Role) -> Result<Endpoint> {
+        let e = Endpoint::new();
+        let dest = role == Role::Destination;
+        Ok(match self.0 {
+            DavKind::Cal => {
+                let a = Arc::new(CalDav::new(DavConfig::new(location)?)?);
+                if dest {
+                    e.with_importer::<CalendarData>(a.clone())
+                        .with_importer::<TasksData>(a)
+                } else {
+                    e.with_exporter::<CalendarData>(a.clone())
+                        .with_exporter::<TasksData>(a)
+                }
+            }
+            DavKind::Card => {
+                let a = Arc::new(CardDav::new(DavConfig::new(location)?)?);
+                if dest {
+                    e.with_importer::<ContactsData>(a)
+                } else {
+                    e.with_exporter::<ContactsData>(a)
+                }
+            }
+            DavKind::Web => {
+                let a = Arc::new(WebDavMedia::new(WebDavConfig::new(location)?)?);
+                if dest {
+                    e.with_importer::<MediaData>(a)
+                } else {
+                    e.with_exporter::<MediaData>(a)
+                }
+            }
+        })
+    }
+}
+
 /// Every service compiled in.
 pub fn registry() -> Registry {
     let mut r = Registry::new();
     r.register(Arc::new(Local));
+    r.register(Arc::new(Dav(DavKind::Cal)));
+    r.register(Arc::new(Dav(DavKind::Card)));
+    r.register(Arc::new(Dav(DavKind::Web)));
     r
 }

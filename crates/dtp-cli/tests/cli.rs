@@ -382,7 +382,12 @@ fn services_help_and_auth_without_secrets_on_the_command_line() {
     let env = Env::new();
     let s = env.dtp().args(["services", "--json"]).assert().success();
     let s = json_of(&s.get_output().stdout);
-    let local = &s.as_array().unwrap()[0];
+    let all = s.as_array().unwrap();
+    let local = all.iter().find(|v| v["name"] == "local").unwrap();
+    for dav in ["caldav", "carddav", "webdav"] {
+        let d = all.iter().find(|v| v["name"] == dav).unwrap();
+        assert_eq!(d["auth"], "app_password", "{d}");
+    }
     assert_eq!(local["name"], "local");
     assert_eq!(local["exports"].as_array().unwrap().len(), 5);
     assert_eq!(local["imports"].as_array().unwrap().len(), 5);
@@ -650,4 +655,175 @@ fn videos_only_moves_the_videos_and_verify_agrees() {
     let v = json_of(&v.get_output().stdout);
     assert_eq!(v["per_type"]["media"]["source_items"], 1, "{v}");
     assert_eq!(v["ok"], true);
+}
+
+/// The error of a run that printed progress lines first: the last line of
+/// stderr, the only `error:` line, never a backtrace.
+fn the_error_line(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr).to_string();
+    let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "expected one error line, got:\n{text}");
+    assert_eq!(text.lines().last(), Some(errors[0]), "{text}");
+    assert!(
+        !text.contains("panicked") && !text.contains("backtrace"),
+        "{text}"
+    );
+    errors[0].to_string()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+/// Saves `user` / `password` for `service` through `dtp auth login`, the
+/// password on stdin (not a terminal), never on the command line.
+fn login(env: &Env, service: &str, user: &str, password: &str) {
+    let l = env
+        .dtp()
+        .args(["auth", "login", service, "--username", user])
+        .write_stdin(format!("{password}\n"))
+        .assert()
+        .success();
+    assert!(String::from_utf8_lossy(&l.get_output().stdout).contains("saved credentials"));
+    let raw = std::fs::read_to_string(env.path("config/credentials.json")).unwrap();
+    assert!(!raw.contains(password), "password stored in clear");
+}
+
+#[test]
+fn an_unreachable_dav_host_is_exit_4_with_one_line_advice() {
+    let env = Env::new();
+    // A port nothing listens on.
+    let url = format!("http://127.0.0.1:{}/", free_port());
+    let from = format!("caldav:{url}");
+    login(&env, &from, "ada", "app-password");
+    let out = env.path("out");
+    let e = env
+        .dtp()
+        .env("DTP_MAX_ATTEMPTS", "1")
+        .args(["transfer", "--from", &from, "--to"])
+        .arg(format!("local:{}", out.display()))
+        .arg("--json")
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .code(4);
+    let line = the_error_line(&e.get_output().stderr);
+    assert!(
+        line.contains("could not reach caldav")
+            && line.contains("check the address and your connection"),
+        "{line}"
+    );
+    assert!(!line.contains("app-password"), "{line}");
+}
+
+/// Radicale (htpasswd `alice:secret`) on a free loopback port, from the venv
+/// that `crates/dtp-adapters-dav/tests/servers/setup.sh` creates; killed on
+/// drop.
+struct Radicale {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Radicale {
+    fn start() -> Radicale {
+        let servers =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dtp-adapters-dav/tests/servers");
+        let bin = servers.join(".venv/bin/radicale");
+        if !bin.exists() {
+            let ok = StdCommand::new("bash")
+                .arg(servers.join("setup.sh"))
+                .status()
+                .expect("cannot run setup.sh");
+            assert!(
+                ok.success(),
+                "dtp-adapters-dav tests/servers/setup.sh failed"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let port = free_port();
+        std::fs::write(d.join("users"), "alice:secret\n").unwrap();
+        std::fs::write(
+            d.join("config"),
+            format!(
+                "[server]\nhosts = 127.0.0.1:{port}\n[auth]\ntype = htpasswd\nhtpasswd_filename = {}\nhtpasswd_encryption = plain\n[storage]\nfilesystem_folder = {}\n[logging]\nlevel = warning\n",
+                d.join("users").display(),
+                d.join("collections").display()
+            ),
+        )
+        .unwrap();
+        let child = StdCommand::new(bin)
+            .arg("--config")
+            .arg(d.join("config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("radicale");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "radicale did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Radicale {
+            child,
+            url: format!("http://127.0.0.1:{port}/"),
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Radicale {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_wrong_dav_password_is_exit_3_with_one_line_advice() {
+    let radicale = Radicale::start();
+    let env = Env::new();
+    let to = format!("caldav:{}", radicale.url);
+    login(&env, &to, "alice", "not-the-password");
+    let e = env
+        .dtp()
+        .args(["transfer", "--from"])
+        .arg(format!("local:{}", sample().display()))
+        .args(["--to", &to, "--types", "calendar", "--json"])
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .code(3);
+    let line = the_error_line(&e.get_output().stderr);
+    assert!(
+        line.contains("caldav refused the credentials") && line.contains("dtp auth login caldav"),
+        "{line}"
+    );
+    assert!(!line.contains("not-the-password"), "{line}");
+}
+
+#[test]
+fn the_sample_moves_into_radicale_over_caldav_and_carddav() {
+    let radicale = Radicale::start();
+    let env = Env::new();
+    let from = format!("local:{}", sample().display());
+    for (svc, types) in [("caldav", "calendar,tasks"), ("carddav", "contacts")] {
+        let to = format!("{svc}:{}", radicale.url);
+        // Credentials for the whole service (not only this location).
+        login(&env, svc, "alice", "secret");
+        let ok = env
+            .dtp()
+            .args([
+                "transfer", "--from", &from, "--to", &to, "--types", types, "--json",
+            ])
+            .timeout(Duration::from_secs(300))
+            .assert()
+            .success();
+        let report = json_of(&ok.get_output().stdout);
+        assert_eq!(report["state"], "complete", "{report}");
+        assert!(report["total_items"].as_u64().unwrap() > 0, "{report}");
+    }
 }
