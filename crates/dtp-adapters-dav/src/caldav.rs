@@ -174,6 +174,9 @@ impl Exporter<CalendarData> for CalDav {
         let mut page = ExportPage::new();
         for obj in objects {
             for mut e in obj.events {
+                // The resource's VTIMEZONEs travel with its event (a custom
+                // or Windows TZID means nothing without its definition).
+                e.timezones = obj.calendar.timezones.clone();
                 remove_placeholder_start(&mut e);
                 for o in &mut e.overrides {
                     remove_placeholder_start(o);

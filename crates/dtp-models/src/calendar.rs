@@ -482,6 +482,14 @@ pub struct Event {
     /// Sub-components other than alarms, verbatim.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub components: Vec<Component>,
+    /// `VTIMEZONE` definitions this event's source resource carried,
+    /// verbatim (a CalDAV resource is one `VCALENDAR` with its own time
+    /// zones; custom or Windows TZIDs such as `W. Europe Standard Time` are
+    /// meaningless without them). Filled by exporters that read one event
+    /// per resource; [`crate::ical::write_event`] writes them after the
+    /// calendar's own, skipping any TZID the calendar already defines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timezones: Vec<Component>,
 }
 
 impl Event {
@@ -525,6 +533,7 @@ impl Event {
             meta: MetaMap::new(),
             properties: Vec::new(),
             components: Vec::new(),
+            timezones: Vec::new(),
         }
     }
 

@@ -914,7 +914,7 @@ pub fn write_icalendar(obj: &CalendarObject) -> String {
     let mut w = Writer::default();
     w.begin("VCALENDAR");
     w.calendar_props(&obj.calendar);
-    for tz in &obj.calendar.timezones {
+    for tz in timezones_for(&obj.calendar, &obj.events) {
         w.component(tz);
     }
     for e in &obj.events {
@@ -937,12 +937,42 @@ pub fn write_event(calendar: &Calendar, event: &Event) -> String {
     let mut w = Writer::default();
     w.begin("VCALENDAR");
     w.calendar_props(calendar);
-    for tz in &calendar.timezones {
+    for tz in timezones_for(calendar, std::slice::from_ref(event)) {
         w.component(tz);
     }
     w.event(event);
     w.end("VCALENDAR");
     w.out
+}
+
+/// The `TZID` of a `VTIMEZONE` component, as written.
+fn tzid_of_component(c: &Component) -> Option<&str> {
+    c.properties
+        .iter()
+        .find(|p| p.name.eq_ignore_ascii_case("TZID"))
+        .map(|p| p.value.as_str())
+}
+
+/// The calendar's `VTIMEZONE`s, then those the events (and their overrides)
+/// carry from their source resources ([`Event::timezones`]), each TZID once:
+/// a definition whose TZID is already written (by the calendar or an earlier
+/// event) is skipped.
+fn timezones_for<'a>(calendar: &'a Calendar, events: &'a [Event]) -> Vec<&'a Component> {
+    let mut out: Vec<&Component> = calendar.timezones.iter().collect();
+    let mut seen: HashSet<&str> = out.iter().filter_map(|c| tzid_of_component(c)).collect();
+    let carried = events.iter().flat_map(|e| {
+        e.timezones
+            .iter()
+            .chain(e.overrides.iter().flat_map(|o| &o.timezones))
+    });
+    for tz in carried {
+        match tzid_of_component(tz) {
+            Some(id) if !seen.insert(id) => {}
+            None if out.contains(&tz) => {}
+            _ => out.push(tz),
+        }
+    }
+    out
 }
 
 /// Writes one task in a `VCALENDAR` (with the calendar's time zones, when
@@ -1415,5 +1445,44 @@ impl Writer {
             self.component(c);
         }
         self.end("VTODO");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WINDOWS_TZ: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Microsoft Corporation//Outlook 16.0//EN\r\n\
+        BEGIN:VTIMEZONE\r\nTZID:W. Europe Standard Time\r\n\
+        BEGIN:STANDARD\r\nDTSTART:16010101T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\n\
+        RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10\r\nEND:STANDARD\r\n\
+        BEGIN:DAYLIGHT\r\nDTSTART:16010101T020000\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n\
+        RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n\
+        BEGIN:VEVENT\r\nUID:win-tz-1\r\nDTSTAMP:20240101T000000Z\r\nSUMMARY:Review\r\n\
+        DTSTART;TZID=W. Europe Standard Time:20240506T090000\r\n\
+        DTEND;TZID=W. Europe Standard Time:20240506T100000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+
+    #[test]
+    fn an_events_own_vtimezones_are_written_once_and_read_back_unchanged() {
+        let obj = parse_icalendar(WINDOWS_TZ.as_bytes(), "cal")
+            .unwrap()
+            .value
+            .remove(0);
+        assert_eq!(obj.calendar.timezones.len(), 1);
+        let mut e = obj.events[0].clone();
+        e.timezones = obj.calendar.timezones.clone();
+        // Alone, and with a calendar that already defines the same TZID.
+        for cal in [Calendar::new("cal", ""), obj.calendar.clone()] {
+            let out = write_event(&cal, &e);
+            assert_eq!(out.matches("BEGIN:VTIMEZONE").count(), 1, "{out}");
+            let back = parse_icalendar(out.as_bytes(), "cal")
+                .unwrap()
+                .value
+                .remove(0);
+            assert_eq!(back.calendar.timezones, obj.calendar.timezones, "{out}");
+            let mut want = e.clone();
+            want.timezones.clear();
+            assert_eq!(back.events, vec![want], "{out}");
+        }
     }
 }

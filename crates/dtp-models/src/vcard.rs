@@ -15,6 +15,12 @@
 //! as a newline in the value). A property with a `TYPE` value containing
 //! `,` is kept verbatim, its parameters written back as read.
 //!
+//! Two renamings keep written cards acceptable to strict servers without
+//! losing anything (both are read back under their original name): an `N`
+//! beyond the first is written as [`EXTRA_N`] (`X-DTP-EXTRA-N`), and
+//! `PROFILE` (RFC 2425's `PROFILE:VCARD`) always as [`PROFILE`]
+//! (`X-DTP-PROFILE`).
+//!
 //! ```
 //! use dtp_models::vcard::{parse_vcards, write_vcard, VCardVersion};
 //! let text = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ada Lovelace\r\nN:Lovelace;Ada;;;\r\n\
@@ -70,7 +76,10 @@ pub fn parse_vcards(
     address_book_id: &str,
 ) -> Result<Parsed<Vec<Contact>>, ConversionError> {
     let mut warnings = Vec::new();
-    let text = join_backslash_continuations(&decode_input(input, &mut warnings));
+    let text = restore_renamed(join_backslash_continuations(&decode_input(
+        input,
+        &mut warnings,
+    )));
     structure_warnings(&text, &mut warnings);
     let mut parser = Parser::new(&text);
     let mut contacts = Vec::new();
@@ -126,6 +135,56 @@ pub fn parse_vcards(
         }));
     }
     Ok(Parsed::new(contacts, warnings))
+}
+
+/// Gives the properties [`write_vcard`] renamed ([`EXTRA_N`], [`PROFILE`])
+/// their own names back, on the text, so they are read exactly as the
+/// original lines were (an `X-` property's value would be read as TEXT).
+fn restore_renamed(text: String) -> String {
+    if !text.to_ascii_uppercase().contains("X-DTP-EXTRA-N")
+        && !text.to_ascii_uppercase().contains("X-DTP-PROFILE")
+        && !text.to_ascii_uppercase().contains("X-DTP-QP")
+    {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let end = line.find([';', ':']).unwrap_or(0);
+        let head = &line[..end];
+        let name_at = head.rfind('.').map_or(0, |d| d + 1);
+        let name = &head[name_at..];
+        let original = if line.starts_with([' ', '\t']) {
+            None
+        } else if name.eq_ignore_ascii_case(EXTRA_N) {
+            Some("N")
+        } else if name.eq_ignore_ascii_case(PROFILE) {
+            Some("PROFILE")
+        } else {
+            None
+        };
+        let line = match original {
+            Some(o) => format!("{}{o}{}", &line[..name_at], &line[end..]),
+            None => line.to_string(),
+        };
+        let mark = format!(";{}={}", QP_MARK.0, QP_MARK.1);
+        let marked = (!line.starts_with([' ', '\t']))
+            .then(|| line.to_ascii_uppercase().find(&mark))
+            .flatten()
+            .filter(|&at| {
+                line.as_bytes()
+                    .get(at + mark.len())
+                    .is_some_and(|b| matches!(b, b';' | b':'))
+            });
+        match marked {
+            Some(at) => {
+                out.push_str(&line[..at]);
+                out.push_str(";QUOTED-PRINTABLE");
+                out.push_str(&line[at + mark.len()..]);
+            }
+            None => out.push_str(&line),
+        }
+    }
+    out
 }
 
 /// Joins a line that ends in an unescaped `\\` to the next line when that
@@ -1047,23 +1106,73 @@ fn write_into(out: &mut String, c: &Contact, version: VCardVersion) {
             vec![VCardValue::PartialDateTime(from_partial(r))],
         );
     }
+    // vCard allows one `N`: the modelled one (or else the first kept
+    // verbatim) is written as `N`, any other under `X-DTP-EXTRA-N`.
+    let mut n_written = c.name.is_some();
     for p in &c.properties {
-        if is_writable(p) {
-            // A value in content-line syntax holds no line break; one that
-            // does (a hand-built model) is escaped rather than split.
-            let value = if p.value.contains(['\r', '\n']) {
-                p.value.replace("\r\n", "\\n").replace(['\r', '\n'], "\\n")
-            } else {
-                p.value.clone()
-            };
-            content_line(w.out, p.group.as_deref(), &p.name, &p.params, &value);
+        let renamed = match p.name.as_str() {
+            "N" if n_written => Some(EXTRA_N),
+            "PROFILE" => Some(PROFILE),
+            _ => None,
+        };
+        n_written |= p.name == "N";
+        let qp_guard = p.value.ends_with('=')
+            && p.params
+                .iter()
+                .any(|q| q.name == "QUOTED-PRINTABLE" && q.values.is_empty());
+        if renamed.is_some() || qp_guard {
+            let mut p = p.clone();
+            if let Some(name) = renamed {
+                p.name = name.to_string();
+            }
+            if qp_guard {
+                for q in &mut p.params {
+                    if q.name == "QUOTED-PRINTABLE" && q.values.is_empty() {
+                        *q = Param::new(QP_MARK.0, &[QP_MARK.1]);
+                    }
+                }
+            }
+            write_raw(w.out, &p);
         } else {
-            // Never a line whose name is no vCard name (see `UNPARSED`).
-            let u = unparsed(&raw_text(p));
-            content_line(w.out, None, &u.name, &u.params, &u.value);
+            write_raw(w.out, p);
         }
     }
     w.out.push_str("END:VCARD\r\n");
+}
+
+/// Name under which a second (third, …) `N` is written: vCard allows one
+/// `N`, and strict servers (Radicale's vobject) refuse a card with two.
+/// Read back as `N`, so the model is unchanged.
+pub const EXTRA_N: &str = "X-DTP-EXTRA-N";
+
+/// Name under which `PROFILE` (the RFC 2425 directory-profile line,
+/// `PROFILE:VCARD`, found in vCard 3.0 exports such as Lotus Notes') is
+/// written, always: vCard 4.0 has no `PROFILE` and strict servers
+/// (Radicale's vobject) refuse a card with one. Read back as `PROFILE`, so
+/// the model is unchanged.
+pub const PROFILE: &str = "X-DTP-PROFILE";
+
+/// What a bare `QUOTED-PRINTABLE` parameter of a verbatim property whose
+/// value ends in `=` is written as (`X-DTP-QP=BARE`), and read back as: a
+/// line mentioning quoted-printable that ends in `=` is a soft line break to
+/// vobject (Radicale), which then swallows the next line (`END:VCARD`).
+const QP_MARK: (&str, &str) = ("X-DTP-QP", "BARE");
+
+fn write_raw(out: &mut String, p: &RawProperty) {
+    if is_writable(p) {
+        // A value in content-line syntax holds no line break; one that
+        // does (a hand-built model) is escaped rather than split.
+        let value = if p.value.contains(['\r', '\n']) {
+            p.value.replace("\r\n", "\\n").replace(['\r', '\n'], "\\n")
+        } else {
+            p.value.clone()
+        };
+        content_line(out, p.group.as_deref(), &p.name, &p.params, &value);
+    } else {
+        // Never a line whose name is no vCard name (see `UNPARSED`).
+        let u = unparsed(&raw_text(p));
+        content_line(out, None, &u.name, &u.params, &u.value);
+    }
 }
 
 #[cfg(test)]
@@ -1116,6 +1225,45 @@ mod tests {
             out.contains("\r\nX-DTP-UNPARSED:X-P\\;BAD NAME=1:v\r\n"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn a_second_n_and_profile_are_written_under_x_names_and_read_back() {
+        let text = "BEGIN:VCARD\r\nVERSION:3.0\r\nPROFILE:VCARD\r\nFN:John Public\r\n\
+                    N:Public;John;Quinlan;Mr.;Esq.\r\n\
+                    N:Stevenson;John;Philip,Paul;Dr.;Jr.,M.D.,A.C.P.\r\nEND:VCARD\r\n";
+        let c = &parse(text).value[0];
+        assert_eq!(c.properties.len(), 2, "{:?}", c.properties);
+        for v in [VCardVersion::V3, VCardVersion::V4] {
+            let out = write_vcard(c, v);
+            assert_eq!(out.matches("\r\nN:").count(), 1, "{out}");
+            assert!(out.contains("\r\nX-DTP-PROFILE:VCARD\r\n"), "{out}");
+            assert!(
+                out.contains(
+                    "\r\nX-DTP-EXTRA-N:Stevenson;John;Philip,Paul;Dr.;Jr.,M.D.,A.C.P.\r\n"
+                ),
+                "{out}"
+            );
+            assert!(!out.contains("\r\nPROFILE"), "{out}");
+            assert_eq!(parse(&out).value[0], *c, "{out}");
+        }
+    }
+
+    #[test]
+    fn a_quoted_printable_value_ending_in_a_soft_break_is_not_followed_by_its_marker() {
+        let text = "BEGIN:VCARD\nN:\nLABEL;QUOTED-PRINTABLE;WORK:401 Park Drive=0AUSA=0A=\n\
+                    UID:pas-1\nEND:VCARD\n";
+        let c = &parse(text).value[0];
+        let out = write_vcard(c, VCardVersion::V3);
+        assert!(
+            out.contains("\r\nLABEL;X-DTP-QP=BARE;TYPE=WORK:401 Park Drive=0AUSA=0A=\r\n"),
+            "{out}"
+        );
+        assert!(
+            !out.to_ascii_lowercase().contains("quoted-printable"),
+            "{out}"
+        );
+        assert_eq!(parse(&out).value[0], *c, "{out}");
     }
 
     #[test]
