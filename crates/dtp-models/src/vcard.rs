@@ -76,9 +76,8 @@ pub fn parse_vcards(
     address_book_id: &str,
 ) -> Result<Parsed<Vec<Contact>>, ConversionError> {
     let mut warnings = Vec::new();
-    let text = restore_renamed(join_backslash_continuations(&decode_input(
-        input,
-        &mut warnings,
+    let text = restore_renamed(join_qp_soft_breaks(&join_backslash_continuations(
+        &decode_input(input, &mut warnings),
     )));
     structure_warnings(&text, &mut warnings);
     let mut parser = Parser::new(&text);
@@ -211,6 +210,38 @@ fn join_backslash_continuations(text: &str) -> String {
             out.push_str("\\n");
         } else {
             out.push_str(line);
+        }
+    }
+    out
+}
+
+/// Joins a quoted-printable line that ends in a soft line break (`=`) to
+/// the next line when that one does not start a property: vCard 2.1 writers
+/// continue QP values on unindented lines, and without the join the parser
+/// drops the continuation (the rest of the value was silently lost). A soft
+/// break carries no character, so the lines are joined directly.
+fn join_qp_soft_breaks(text: &str) -> String {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let mut out = String::with_capacity(text.len());
+    let mut in_qp = false;
+    for (i, line) in lines.iter().enumerate() {
+        let body = line.trim_end_matches(['\r', '\n']);
+        if !in_qp {
+            // A property's parameters are what comes before its first ':'.
+            in_qp = body
+                .split_once(':')
+                .is_some_and(|(head, _)| head.to_ascii_uppercase().contains("QUOTED-PRINTABLE"));
+        }
+        let continued = in_qp
+            && body.ends_with('=')
+            && lines
+                .get(i + 1)
+                .is_some_and(|next| !starts_property(next.trim_end_matches(['\r', '\n'])));
+        if continued {
+            out.push_str(&body[..body.len() - 1]);
+        } else {
+            out.push_str(line);
+            in_qp = false;
         }
     }
     out
@@ -1264,6 +1295,28 @@ mod tests {
             "{out}"
         );
         assert_eq!(parse(&out).value[0], *c, "{out}");
+    }
+
+    #[test]
+    fn qp_soft_breaks_join_only_onto_non_property_lines() {
+        let text = "LABEL;QUOTED-PRINTABLE:a=0Ab=\r\nmore text\r\nUID:1\r\n";
+        assert_eq!(
+            join_qp_soft_breaks(text),
+            "LABEL;QUOTED-PRINTABLE:a=0Abmore text\r\nUID:1\r\n"
+        );
+        // Not quoted-printable, or the next line is a property: untouched.
+        let plain = "NOTE:x=\r\nmore\r\n";
+        assert_eq!(join_qp_soft_breaks(plain), plain);
+        let onto_property = "LABEL;ENCODING=QUOTED-PRINTABLE:a=\r\nUID:1\r\n";
+        assert_eq!(join_qp_soft_breaks(onto_property), onto_property);
+    }
+
+    #[test]
+    fn a_qp_continuation_line_is_not_lost() {
+        let card = b"BEGIN:VCARD\r\nVERSION:2.1\r\nFN:x\r\nLABEL;QUOTED-PRINTABLE;WORK:401 Park Drive=0AUSA=0A=\r\nHerecomesyetanotherline\r\nEND:VCARD\r\n";
+        let parsed = parse_vcards(card, "b").unwrap();
+        let shown = format!("{:?}", parsed.value[0]);
+        assert!(shown.contains("Herecomesyetanotherline"), "{shown}");
     }
 
     #[test]
