@@ -66,7 +66,8 @@ async fn one_transfer(kind: StoreKind, page_size: usize) -> Duration {
         .id;
     let spec = DatasetSpec::new(CONTAINERS, ITEMS / CONTAINERS)
         .with_page_size(page_size)
-        .with_media_size(0);
+        .with_media_size(0)
+        .with_minimal_records(true);
     let exporter = Arc::new(MemoryExporter::<ContactsData>::generated(spec));
     let importer = Arc::new(MemoryImporter::<ContactsData>::discarding());
     let driver = TransferDriver::new(store).with_options(

@@ -138,7 +138,8 @@ async fn run(args: Args) -> dtp::core::Result<()> {
     };
     let spec = DatasetSpec::new(args.containers, args.items / args.containers)
         .with_page_size(args.page_size)
-        .with_media_size(0);
+        .with_media_size(0)
+        .with_minimal_records(true);
     let exporter = Arc::new(MemoryExporter::<ContactsData>::generated(spec));
     let importer = Arc::new(MemoryImporter::<ContactsData>::discarding());
     let job = store

@@ -244,7 +244,8 @@ where
 {
     let policy = &run.options.retry;
     let cancel = &run.options.cancel;
-    let mut backoff = policy.backoff();
+    // Built on the first failure: most calls succeed at once.
+    let mut backoff = None;
     let started = tokio::time::Instant::now();
     let mut attempt: u32 = 0;
     let mut refreshed = false;
@@ -259,7 +260,10 @@ where
             }
         }
         let (auth, generation) = side.current();
+        // Biased towards the call: the cancellation future (which registers a
+        // waiter under a lock) is only polled when the call has to wait.
         let outcome = tokio::select! {
+            biased;
             r = call(auth) => r,
             _ = cancel.cancelled() => return Err(Error::cancelled()),
         };
@@ -277,7 +281,7 @@ where
         if !err.is_retryable() {
             return Err(err.with_operation(operation));
         }
-        let computed = backoff.next();
+        let computed = backoff.get_or_insert_with(|| policy.backoff()).next();
         let delay = match (err.retry_after(), computed) {
             (Some(asked), _) if attempt < policy.max_attempts => asked,
             (None, Some(d)) => d,
@@ -366,13 +370,14 @@ where
             .await
             .map_err(|e| e.with_item(container.source_id()))?;
     }
-    let mut seen = HashSet::with_capacity(page.items.len());
+    let mut seen: HashSet<&str, crate::executor::FastHash> =
+        HashSet::with_capacity_and_hasher(page.items.len(), Default::default());
     let unique = page.items.iter().filter(|i| seen.insert(i.source_id()));
     futures::stream::iter(unique.map(Ok))
         .try_for_each_concurrent(ctx.item_concurrency(), |item| async move {
             let key = ctx.item_key(item.source_id());
             ctx.executor
-                .execute(&key, item.display_name(), || async {
+                .execute_once(key, item.display_name(), || async {
                     if ctx.is_recovering() {
                         let found = ctx
                             .call("find_existing_item", |auth| async move {
@@ -389,7 +394,6 @@ where
                     .await
                 })
                 .await
-                .map(|_| ())
                 .map_err(|e| e.with_item(item.source_id()))
         })
         .await
@@ -657,7 +661,7 @@ impl TransferDriver {
                 for e in &cp.errors {
                     run.emit(|| TransferEvent::ItemFailed { error: e.clone() });
                 }
-                self.store.checkpoint(job, &cp).await?;
+                self.store.checkpoint_owned(job, cp).await?;
                 run.emit(|| TransferEvent::PageImported {
                     data_type,
                     containers: delta.containers,
@@ -676,10 +680,10 @@ impl TransferDriver {
             Ok::<_, Error>(counters)
         };
 
-        // Exporter and importer share this task (a spawned exporter was ~15%
-        // faster but held more memory). A panicking exporter must not take the
-        // caller down: it ends without the end-of-export marker, which the
-        // consumer reports as an internal error.
+        // Exporter and importer share this task (a spawned exporter did not
+        // pay off on this 2-core machine and held more memory). A panicking
+        // exporter must not take the caller down: it ends without the
+        // end-of-export marker, which the consumer reports as an internal error.
         let producer = std::panic::AssertUnwindSafe(producer).catch_unwind();
         let (_, outcome) = tokio::join!(producer, consumer);
         let state = match outcome {
@@ -731,10 +735,7 @@ impl TransferDriver {
             }
         }
         for c in &page.containers {
-            if outcome
-                .new_containers
-                .contains(crate::ImportKey::container(data_type, c.source_id()).as_str())
-            {
+            if outcome.new_containers.contains(c.source_id()) {
                 delta.containers += 1;
             }
         }

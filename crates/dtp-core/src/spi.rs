@@ -294,7 +294,7 @@ impl ImportContext {
 
     /// The destination id of an imported container, by its source id.
     pub fn container_id(&self, source_id: &str) -> Option<String> {
-        self.executor.lookup(&self.container_key(source_id))
+        self.executor.container_result(source_id)
     }
 
     /// The destination id of an imported item (e.g. a parent task), by its

@@ -571,7 +571,7 @@ impl<M: SampleModel> Importer<M> for MemoryImporter<M> {
         let mut st = self.dest.lock();
         st.next_id += 1;
         st.container_creates += 1;
-        let id = format!("dst-c{}", st.next_id);
+        let id = crate::sample::numbered("dst-c", &[st.next_id as usize]);
         st.by_source_container
             .insert(container.source_id().to_string(), id.clone());
         st.containers.push((id.clone(), container.clone()));
@@ -612,7 +612,7 @@ impl<M: SampleModel> Importer<M> for MemoryImporter<M> {
         let mut st = self.dest.lock();
         st.next_id += 1;
         st.item_creates += 1;
-        let id = format!("dst-i{}", st.next_id);
+        let id = crate::sample::numbered("dst-i", &[st.next_id as usize]);
         if self.dest.keep {
             st.by_source_item
                 .insert(item.source_id().to_string(), id.clone());

@@ -20,7 +20,9 @@ pub struct MemoryJobStore {
 struct JobData {
     record: JobRecord,
     progress: HashMap<DataType, TypeProgress>,
-    results: HashMap<String, String>,
+    /// Every idempotency result; the hot map of a long run (one insert and
+    /// one or two lookups per item), hence the fast hasher.
+    results: HashMap<String, String, crate::executor::FastHash>,
     errors: BTreeMap<String, ItemError>,
     auth: HashMap<AuthMode, SealedAuth>,
     seq: u64,
@@ -66,7 +68,7 @@ impl JobStore for MemoryJobStore {
             JobData {
                 record: record.clone(),
                 progress: HashMap::new(),
-                results: HashMap::new(),
+                results: HashMap::default(),
                 errors: BTreeMap::new(),
                 auth: HashMap::new(),
                 seq,
@@ -119,23 +121,25 @@ impl JobStore for MemoryJobStore {
     }
 
     async fn checkpoint(&self, id: &JobId, cp: &Checkpoint) -> Result<()> {
+        self.checkpoint_owned(id, cp.clone()).await
+    }
+
+    async fn checkpoint_owned(&self, id: &JobId, cp: Checkpoint) -> Result<()> {
         self.with_job(id, |j| {
             j.progress.insert(
                 cp.data_type,
                 TypeProgress {
-                    frontier: Some(cp.frontier.clone()),
+                    frontier: Some(cp.frontier),
                     finished: cp.finished,
                     counters: cp.counters,
                 },
             );
-            for (k, v) in &cp.results {
-                j.results.insert(k.clone(), v.clone());
-            }
+            j.results.extend(cp.results);
             for k in &cp.resolved_errors {
                 j.errors.remove(k);
             }
-            for e in &cp.errors {
-                j.errors.insert(e.key.clone(), e.clone());
+            for e in cp.errors {
+                j.errors.insert(e.key.clone(), e);
             }
             j.record.updated_at = now_unix();
             Ok(())

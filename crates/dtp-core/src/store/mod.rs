@@ -325,6 +325,13 @@ pub trait JobStore: Send + Sync {
     /// Writes a checkpoint atomically.
     async fn checkpoint(&self, id: &JobId, checkpoint: &Checkpoint) -> Result<()>;
 
+    /// [`checkpoint`](Self::checkpoint), taking the checkpoint by value so a
+    /// store that keeps results in memory can move them instead of copying
+    /// them. The driver calls this one; the default borrows.
+    async fn checkpoint_owned(&self, id: &JobId, checkpoint: Checkpoint) -> Result<()> {
+        self.checkpoint(id, &checkpoint).await
+    }
+
     /// Sets the job's state (and stop reason).
     async fn set_state(
         &self,
