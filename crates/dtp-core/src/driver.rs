@@ -375,9 +375,8 @@ where
     let unique = page.items.iter().filter(|i| seen.insert(i.source_id()));
     futures::stream::iter(unique.map(Ok))
         .try_for_each_concurrent(ctx.item_concurrency(), |item| async move {
-            let key = ctx.item_key(item.source_id());
             ctx.executor
-                .execute_once(key, item.display_name(), || async {
+                .execute_item(item.source_id(), item.display_name(), || async {
                     if ctx.is_recovering() {
                         let found = ctx
                             .call("find_existing_item", |auth| async move {
@@ -627,7 +626,7 @@ impl TransferDriver {
                     .iter()
                     .map(|i| crate::ImportKey::item(data_type, i.source_id()).into_string())
                     .collect();
-                executor.prefetch(&keys).await?;
+                executor.prefetch(keys).await?;
                 let ctx = ImportContext {
                     run: run.clone(),
                     executor: executor.clone(),
@@ -645,7 +644,7 @@ impl TransferDriver {
                     }
                 };
                 let (delta, cp) =
-                    self.page_checkpoint(&run, &executor, &page, &keys, &known_errors, data_type);
+                    self.page_checkpoint(&run, &executor, &page, &known_errors, data_type);
                 counters = add(counters, delta);
                 let done_page = imported.is_ok();
                 if done_page {
@@ -712,11 +711,10 @@ impl TransferDriver {
         run: &RunShared,
         executor: &IdempotentExecutor,
         page: &ExportPage<M>,
-        keys: &[String],
         known_errors: &HashSet<String>,
         data_type: DataType,
     ) -> (Counters, Checkpoint) {
-        let outcome = executor.drain_page(keys);
+        let outcome = executor.drain_page(page.items.iter().map(|i| i.source_id()));
         let mut delta = Counters::default();
         for (item, origin) in page.items.iter().zip(&outcome.item_origins) {
             match origin {

@@ -126,11 +126,28 @@ struct State {
     /// Every container result of this data type (few, always kept), by
     /// source id: importers look their container up once per item.
     containers: HashMap<String, (String, Origin), FastHash>,
-    /// Item results of the current page (prefetched or new), and results of
-    /// other data types' containers, by full key.
-    items: HashMap<String, (String, Origin), FastHash>,
+    /// Item results of the current page, by full key: every key of the page
+    /// is entered by [`IdempotentExecutor::prefetch`] (`None` until it has a
+    /// result), so the key strings are allocated once per item and moved on
+    /// into the checkpoint. Also results of other data types' containers.
+    items: HashMap<String, Option<(String, Origin)>, FastHash>,
     /// Failures of the current page.
     failures: Vec<ItemError>,
+    /// Where item keys are built for lookups: the driver looks every item's
+    /// key up a few times per page, and allocating it each time showed in
+    /// the benchmarks.
+    scratch: String,
+}
+
+impl State {
+    /// The key of item `source_id`, built in `scratch`.
+    fn item_key<'s>(scratch: &'s mut String, data_type: DataType, source_id: &str) -> &'s str {
+        scratch.clear();
+        scratch.push_str(data_type.as_str());
+        scratch.push_str("/i/");
+        scratch.push_str(source_id);
+        scratch
+    }
 }
 
 /// Runs import steps at most once per [`ImportKey`].
@@ -227,16 +244,12 @@ impl IdempotentExecutor {
     pub fn lookup(&self, key: &ImportKey) -> Option<String> {
         let (container, k) = self.slot(key);
         let st = self.lock();
-        let map = if container { &st.containers } else { &st.items };
-        map.get(k).map(|(v, _)| v.clone())
-    }
-
-    /// Whether `key` has a known result (no copy of it).
-    fn is_done(&self, key: &ImportKey) -> bool {
-        let (container, k) = self.slot(key);
-        let st = self.lock();
-        let map = if container { &st.containers } else { &st.items };
-        map.contains_key(k)
+        let found = if container {
+            st.containers.get(k)
+        } else {
+            st.items.get(k).and_then(Option::as_ref)
+        };
+        found.map(|(v, _)| v.clone())
     }
 
     /// The result of `key`, asking the store when it is not in memory.
@@ -255,13 +268,15 @@ impl IdempotentExecutor {
     /// a batch call).
     pub fn record(&self, key: &ImportKey, result: impl Into<String>) {
         let (container, k) = self.slot(key);
+        let entry = (result.into(), Origin::New);
         let mut st = self.lock();
-        let map = if container {
-            &mut st.containers
+        if container {
+            st.containers.insert(k.to_string(), entry);
+        } else if let Some(slot) = st.items.get_mut(k) {
+            *slot = Some(entry);
         } else {
-            &mut st.items
-        };
-        map.insert(k.to_string(), (result.into(), Origin::New));
+            st.items.insert(k.to_string(), Some(entry));
+        }
     }
 
     /// Records an item-level failure obtained outside
@@ -301,12 +316,14 @@ impl IdempotentExecutor {
         }
     }
 
-    /// [`execute`](Self::execute) for the driver's own page import: the key
-    /// is moved into the page's results and the result is not copied back
-    /// to the caller (a few allocations per item less on the hot path).
-    pub(crate) async fn execute_once<F, Fut>(
+    /// [`execute`](Self::execute) for the driver's own page import, for an
+    /// item of this executor's data type, by source id: its key is only
+    /// built (on the stack) to look it up, its entry from
+    /// [`prefetch`](Self::prefetch) takes the result, and the result is not
+    /// copied back to the caller.
+    pub(crate) async fn execute_item<F, Fut>(
         &self,
-        key: ImportKey,
+        source_id: &str,
         name: &str,
         step: F,
     ) -> Result<()>
@@ -314,23 +331,28 @@ impl IdempotentExecutor {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<String>>,
     {
-        if self.is_done(&key) {
-            return Ok(());
+        {
+            let st = &mut *self.lock();
+            let k = State::item_key(&mut st.scratch, self.data_type, source_id);
+            if matches!(st.items.get(k), Some(Some(_))) {
+                return Ok(());
+            }
         }
         match step().await {
             Ok(result) => {
-                let (container, _) = self.slot(&key);
-                let mut st = self.lock();
-                if container {
-                    st.containers
-                        .insert(key.source_id().to_string(), (result, Origin::New));
+                let entry = Some((result, Origin::New));
+                let st = &mut *self.lock();
+                let k = State::item_key(&mut st.scratch, self.data_type, source_id);
+                if let Some(slot) = st.items.get_mut(k) {
+                    *slot = entry;
                 } else {
-                    st.items.insert(key.into_string(), (result, Origin::New));
+                    st.items.insert(k.to_string(), entry);
                 }
                 Ok(())
             }
             Err(e) if e.is_job_level() => Err(e),
             Err(e) => {
+                let key = ImportKey::item(self.data_type, source_id);
                 tracing::warn!(key = %key, error = %e, "item failed");
                 self.record_failure(&key, name, &e);
                 Ok(())
@@ -339,31 +361,52 @@ impl IdempotentExecutor {
     }
 
     /// Loads the stored results of `keys` (the items of the next page).
-    pub(crate) async fn prefetch(&self, keys: &[String]) -> Result<()> {
-        let found = self.store.results(&self.job, keys).await?;
+    /// Every key is entered for the page (without a result if none is
+    /// stored), taking ownership of the strings.
+    pub(crate) async fn prefetch(&self, keys: Vec<String>) -> Result<()> {
+        let mut found = self.store.results(&self.job, &keys).await?;
         let mut st = self.lock();
-        for (k, v) in found {
-            st.items.insert(k, (v, Origin::Stored));
+        st.items.reserve(keys.len());
+        for k in keys {
+            let stored = if found.is_empty() {
+                None
+            } else {
+                found.remove(&k).map(|v| (v, Origin::Stored))
+            };
+            match st.items.get_mut(&k) {
+                // A key seen twice in one page keeps what it has.
+                Some(slot) => {
+                    if slot.is_none() {
+                        *slot = stored;
+                    }
+                }
+                None => {
+                    st.items.insert(k, stored);
+                }
+            }
         }
         Ok(())
     }
 
     /// Takes what the current page produced and forgets its item results.
-    /// `item_keys` are the page's item keys, in page order: the outcome says
-    /// for each how its result came to be known. Keys and results are moved
-    /// out of the map, not copied, and each key is hashed once.
-    pub(crate) fn drain_page(&self, item_keys: &[String]) -> PageOutcome {
-        let mut st = self.lock();
+    /// `item_ids` are the source ids of the page's items, in page order: the
+    /// outcome says for each how its result came to be known. Keys and
+    /// results are moved out of the map, not copied.
+    pub(crate) fn drain_page<'a>(&self, item_ids: impl Iterator<Item = &'a str>) -> PageOutcome {
+        let mut guard = self.lock();
+        let st = &mut *guard;
         let mut out = PageOutcome {
-            item_origins: item_keys
-                .iter()
-                .map(|k| st.items.get(k.as_str()).map(|(_, o)| *o))
+            item_origins: item_ids
+                .map(|id| {
+                    let k = State::item_key(&mut st.scratch, self.data_type, id);
+                    st.items.get(k).and_then(|e| e.as_ref().map(|(_, o)| *o))
+                })
                 .collect(),
             ..PageOutcome::default()
         };
         out.results.reserve(st.items.len());
-        for (k, (v, origin)) in st.items.drain() {
-            if origin == Origin::New {
+        for (k, entry) in st.items.drain() {
+            if let Some((v, Origin::New)) = entry {
                 out.results.push((k, v));
             }
         }
