@@ -27,6 +27,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod client;
+pub mod contacts;
 pub mod error;
 pub mod limits;
 pub mod scopes;
@@ -34,4 +35,5 @@ pub mod scopes;
 pub mod testing;
 
 pub use client::{Answer, Api, Body, Endpoints, GoogleClient, GoogleConfig, Request};
+pub use contacts::{PeopleExporter, PeopleImporter};
 pub use error::{ErrorPolicy, GoogleError, google_error, is_full_sync_required};
