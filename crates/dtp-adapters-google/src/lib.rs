@@ -26,6 +26,7 @@
 // `dtp_core::Error` is the workspace's one error type.
 #![allow(clippy::result_large_err)]
 
+pub mod calendar;
 pub mod client;
 pub mod contacts;
 pub mod error;
@@ -34,6 +35,7 @@ pub mod scopes;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use calendar::{CalendarExporter, CalendarImporter};
 pub use client::{Answer, Api, Body, Endpoints, GoogleClient, GoogleConfig, Request};
 pub use contacts::{PeopleExporter, PeopleImporter};
 pub use error::{ErrorPolicy, GoogleError, google_error, is_full_sync_required};

@@ -3,6 +3,8 @@
 //! the local archive, errors, quotas and token refresh. Live tests run only
 //! with `DTP_GOOGLE_*` credentials in the environment.
 
+#[path = "google/calendar.rs"]
+mod calendar;
 #[path = "google/common.rs"]
 mod common;
 #[path = "google/contacts.rs"]

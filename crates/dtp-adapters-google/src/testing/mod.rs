@@ -184,6 +184,7 @@ pub fn query_param(req: &wiremock::Request, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+pub mod calendar;
 pub mod people;
 
 /// Shared plumbing of the stateful fakes: the valid access token, a one-off
