@@ -32,6 +32,7 @@ pub mod contacts;
 pub mod error;
 pub mod limits;
 pub mod scopes;
+pub mod tasks;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -39,3 +40,4 @@ pub use calendar::{CalendarExporter, CalendarImporter};
 pub use client::{Answer, Api, Body, Endpoints, GoogleClient, GoogleConfig, Request};
 pub use contacts::{PeopleExporter, PeopleImporter};
 pub use error::{ErrorPolicy, GoogleError, google_error, is_full_sync_required};
+pub use tasks::{TasksExporter, TasksImporter};

@@ -11,3 +11,5 @@ mod common;
 mod contacts;
 #[path = "google/live.rs"]
 mod live;
+#[path = "google/tasks.rs"]
+mod tasks;

@@ -186,6 +186,7 @@ pub fn query_param(req: &wiremock::Request, name: &str) -> Option<String> {
 
 pub mod calendar;
 pub mod people;
+pub mod tasks;
 
 /// Shared plumbing of the stateful fakes: the valid access token, a one-off
 /// rate-limit answer, and opaque page tokens.
