@@ -31,6 +31,7 @@ pub mod client;
 pub mod contacts;
 pub mod error;
 pub mod limits;
+pub mod mail;
 pub mod scopes;
 pub mod tasks;
 #[cfg(feature = "testing")]
@@ -40,4 +41,5 @@ pub use calendar::{CalendarExporter, CalendarImporter};
 pub use client::{Answer, Api, Body, Endpoints, GoogleClient, GoogleConfig, Request};
 pub use contacts::{PeopleExporter, PeopleImporter};
 pub use error::{ErrorPolicy, GoogleError, google_error, is_full_sync_required};
+pub use mail::{GmailExporter, GmailImporter};
 pub use tasks::{TasksExporter, TasksImporter};

@@ -185,6 +185,7 @@ pub fn query_param(req: &wiremock::Request, name: &str) -> Option<String> {
 }
 
 pub mod calendar;
+pub mod gmail;
 pub mod people;
 pub mod tasks;
 
