@@ -22,7 +22,7 @@
 //! and their label ids: as a JSON `raw` body up to
 //! [`SIMPLE_UPLOAD_MAX`], above it as a streamed `multipart/related`
 //! upload to `upload/gmail/v1/users/me/messages/import` (Gmail's media
-//! upload path; at most [`UPLOAD_MAX`], the discovery document's limit).
+//! upload path; at most [`UPLOAD_MAX`]).
 //! Idempotent by Message-ID + hash: before importing, the importer searches
 //! `rfc822msgid:` and compares the SHA-256 of the candidates' raw bytes, so
 //! reruns and resumed runs add nothing (a message without Message-ID relies
@@ -51,8 +51,11 @@ use crate::limits::{self, Side};
 /// The largest message sent as a JSON `raw` body; larger ones use the media
 /// upload path (the upload guide suggests simple uploads of 5 MB or less).
 pub const SIMPLE_UPLOAD_MAX: u64 = 5 * 1024 * 1024;
-/// The largest message `messages.import` takes (discovery `maxSize`, 50 MB).
-pub const UPLOAD_MAX: u64 = 52_428_800;
+/// The largest message `messages.import` takes: "the maximum size of the
+/// message is 150MB" (the method's current description; older discovery
+/// documents gave `maxSize` 50 MB). Larger messages fail alone, before any
+/// byte is sent.
+pub const UPLOAD_MAX: u64 = 157_286_400;
 /// The synthetic folder of messages without a folder label.
 pub const ALL_MAIL: &str = "ALL_MAIL";
 /// Messages per export page (one `messages.get` each).

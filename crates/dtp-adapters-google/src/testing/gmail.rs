@@ -17,7 +17,7 @@
 //!   `POST upload/gmail/v1/users/me/messages/import?uploadType=multipart|media`
 //!   — <https://developers.google.com/gmail/api/reference/rest/v1/users.messages/import>
 //!   (`internalDateSource` default `dateHeader`; unknown label ids are 400;
-//!   at most 50 MB (discovery `maxSize`); this fake also refuses JSON `raw`
+//!   at most 150 MB (the method description); this fake also refuses JSON `raw`
 //!   bodies above 5 MiB with 413, so that large messages must take the
 //!   upload path — the real JSON-body limit is UNCONFIRMED).
 

@@ -318,3 +318,43 @@ async fn a_message_above_the_simple_limit_takes_the_upload_path() {
     });
     assert_eq!(stored, Some(true), "the big message arrived byte for byte");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_above_the_import_limit_fails_alone_before_any_upload() {
+    let (server, fake) = GmailFake::start(TOKEN).await;
+    let small = raw(9, "Fits");
+    let mut dataset = Dataset::<MailData>::generate(&DatasetSpec::new(0, 0));
+    dataset.containers = vec![Folder::new("f", "INBOX")];
+    dataset.items = vec![
+        Message::new(
+            "huge",
+            "f",
+            MediaRef::new("huge")
+                .with_size(dtp_adapters_google::mail::UPLOAD_MAX + 1)
+                .with_mime_type("message/rfc822"),
+        ),
+        Message::new(
+            "small",
+            "f",
+            MediaRef::new("small").with_size(small.len() as u64),
+        ),
+    ];
+    dataset.media.insert("small".into(), Bytes::from(small));
+    let r = run(
+        Arc::new(MemoryExporter::fixed(dataset, 10)),
+        Arc::new(GmailImporter::new(client_for(&server))),
+        AuthData::None,
+        testing::oauth(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(r.state, JobState::Partial, "{r}");
+    assert_eq!(r.failures.len(), 1, "{r}");
+    assert_eq!(r.failures[0].item_id, "huge");
+    assert_eq!(r.failures[0].kind, "invalid_data");
+    assert_eq!(
+        fake.with_state(|s| s.imports.len()),
+        1,
+        "only the small one was sent"
+    );
+}
