@@ -1001,14 +1001,30 @@ impl PeopleImporter {
         if let Some(g) = index.groups.get(name) {
             return Ok(g.clone());
         }
-        let created: ContactGroup = self
+        let created: ContactGroup = match self
             .client
             .json(
                 auth,
                 Request::post(Api::People, "v1/contactGroups")
                     .json(&json!({"contactGroup": {"name": name}}))?,
             )
-            .await?;
+            .await
+        {
+            Ok(g) => g,
+            // Created by an attempt whose answer was lost (the retry then
+            // meets 409 ALREADY_EXISTS), or by someone else meanwhile.
+            Err(e)
+                if e.is_retryable()
+                    || crate::error::google_error(&e).is_some_and(|g| g.http_status == 409) =>
+            {
+                self.load(auth, index).await?;
+                return match index.groups.get(name) {
+                    Some(g) => Ok(g.clone()),
+                    None => Err(e),
+                };
+            }
+            Err(e) => return Err(e),
+        };
         if created.resource_name.is_empty() {
             return Err(Error::invalid_data(
                 "contactGroups.create returned no resourceName",
@@ -1078,7 +1094,8 @@ impl PeopleImporter {
                     .query("personFields", "names,clientData")
                     .json(&body)?,
             )
-            .await?;
+            .await
+            .inspect_err(|e| forget_if_maybe_done(&mut index, e))?;
         let rn = s(&person, "resourceName")
             .ok_or_else(|| Error::invalid_data("createContact returned no resourceName"))?;
         index
@@ -1097,27 +1114,37 @@ impl PeopleImporter {
     ) -> Result<Vec<String>> {
         let mut index = self.index.lock().await;
         self.ensure_loaded(auth, &mut index).await?;
-        let mut bodies = Vec::with_capacity(batch.len());
-        for c in batch {
+        // After an attempt that may have been carried out, the reloaded
+        // index knows what it created: only the rest is sent.
+        let todo: Vec<&Contact> = batch
+            .iter()
+            .copied()
+            .filter(|c| !index.by_source.contains_key(c.source_id()))
+            .collect();
+        let mut bodies = Vec::with_capacity(todo.len());
+        for c in &todo {
             bodies.push(json!({"contactPerson": self.body(ctx, auth, &mut index, c).await?}));
         }
-        let created: BatchCreated = self
-            .client
-            .json(
-                auth,
-                Request::post(Api::People, "v1/people:batchCreateContacts")
-                    .json(&json!({"contacts": bodies, "readMask": "clientData"}))?,
-            )
-            .await?;
-        if created.created_people.len() != batch.len() {
+        let created: BatchCreated = if todo.is_empty() {
+            BatchCreated::default()
+        } else {
+            self.client
+                .json(
+                    auth,
+                    Request::post(Api::People, "v1/people:batchCreateContacts")
+                        .json(&json!({"contacts": bodies, "readMask": "clientData"}))?,
+                )
+                .await
+                .inspect_err(|e| forget_if_maybe_done(&mut index, e))?
+        };
+        if created.created_people.len() != todo.len() {
             return Err(Error::invalid_data(format!(
                 "batchCreateContacts created {} of {} contacts",
                 created.created_people.len(),
-                batch.len()
+                todo.len()
             )));
         }
-        let mut out = Vec::with_capacity(batch.len());
-        for (c, r) in batch.iter().zip(created.created_people) {
+        for (c, r) in todo.iter().zip(created.created_people) {
             let rn = r
                 .person
                 .as_ref()
@@ -1128,12 +1155,27 @@ impl PeopleImporter {
                         "batchCreateContacts returned a person without resourceName",
                     )
                 })?;
-            index
-                .by_source
-                .insert(c.source_id().to_string(), rn.clone());
-            out.push(rn);
+            index.by_source.insert(c.source_id().to_string(), rn);
         }
-        Ok(out)
+        batch
+            .iter()
+            .map(|c| {
+                index
+                    .by_source
+                    .get(c.source_id())
+                    .cloned()
+                    .ok_or_else(|| Error::internal("a created contact is missing from the index"))
+            })
+            .collect()
+    }
+}
+
+/// After a failure that may have happened after Google carried the request
+/// out (a 5xx, a timeout, a reset connection), forget what is known, so
+/// that the retry reads the server again instead of creating twice.
+fn forget_if_maybe_done(index: &mut Index, e: &Error) {
+    if *e.kind() == dtp_core::ErrorKind::Transient {
+        index.loaded = false;
     }
 }
 

@@ -484,7 +484,7 @@ impl Respond for CalendarFake {
             ("POST", ["calendars", cal, "events", "import"]) => {
                 let cal = cal.to_string();
                 match st.import(&cal, body) {
-                    Ok(v) => json_response(200, v),
+                    Ok(v) => self.auth.deliver(json_response(200, v)),
                     Err(r) => r,
                 }
             }

@@ -319,14 +319,14 @@ impl Respond for PeopleFake {
                 }
                 let fields = query_param(req, "personFields").unwrap_or_default();
                 let (_, p) = st.insert(body);
-                json_response(
+                self.auth.deliver(json_response(
                     200,
                     if fields.is_empty() {
                         p
                     } else {
                         masked(&p, &fields)
                     },
-                )
+                ))
             }
             ("POST", "/v1/people:batchCreateContacts") => {
                 let Some(contacts) = body.get("contacts").and_then(Value::as_array) else {
@@ -366,7 +366,8 @@ impl Respond for PeopleFake {
                         json!({"httpStatusCode": 200, "person": person})
                     })
                     .collect();
-                json_response(200, json!({"createdPeople": created}))
+                self.auth
+                    .deliver(json_response(200, json!({"createdPeople": created})))
             }
             ("GET", "/v1/contactGroups") => {
                 let mut all: Vec<Value> = SYSTEM_GROUPS
@@ -401,7 +402,7 @@ impl Respond for PeopleFake {
                 match st.create_group(&name) {
                     Ok(rn) => {
                         let g = st.group_json(&rn, &name, false);
-                        json_response(200, g)
+                        self.auth.deliver(json_response(200, g))
                     }
                     Err(r) => r,
                 }
