@@ -33,9 +33,11 @@
 //! `clientData` (`dtp.sourceId`): the importer finds contacts an earlier or
 //! interrupted run created, so reruns and resumed runs add nothing.
 //!
-//! Contact photos are exported as URLs; they are not uploaded on import
-//! (`people.updateContactPhoto` needs the bytes, which a URL photo does not
-//! carry here).
+//! Contact photos are exported as URLs (Google serves them from its own
+//! hosts). On import, a photo that carries bytes (inline in a vCard, or a
+//! media reference streamed from the source) is uploaded with
+//! `people.updateContactPhoto` after the contact is created; a URL photo is
+//! not fetched.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -1101,7 +1103,40 @@ impl PeopleImporter {
         index
             .by_source
             .insert(c.source_id().to_string(), rn.clone());
+        self.photo(ctx, auth, &rn, c).await;
         Ok(rn)
+    }
+
+    /// Uploads the contact's first photo that carries bytes (inline, or
+    /// streamed from the source) with `people.updateContactPhoto`. A photo
+    /// that cannot be uploaded is logged, not fatal: the contact exists.
+    async fn photo(&self, ctx: &ImportContext, auth: &AuthData, rn: &str, c: &Contact) {
+        let bytes = match photo_bytes(ctx, c).await {
+            Ok(Some(b)) => b,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(contact = %c.source_id(), error = %e, "contact photo not readable");
+                return;
+            }
+        };
+        use base64::Engine;
+        let body = json!({
+            "photoBytes": base64::engine::general_purpose::STANDARD.encode(&bytes),
+            "personFields": "photos"
+        });
+        let req = match Request::new(
+            Api::People,
+            reqwest::Method::PATCH,
+            format!("v1/{rn}:updateContactPhoto"),
+        )
+        .json(&body)
+        {
+            Ok(r) => r,
+            Err(_) => return,
+        };
+        if let Err(e) = self.client.send(auth, req).await {
+            tracing::warn!(contact = %c.source_id(), error = %e, "contact photo not uploaded");
+        }
     }
 
     /// Creates `batch` with one `batchCreateContacts`; the resource names in
@@ -1155,6 +1190,7 @@ impl PeopleImporter {
                         "batchCreateContacts returned a person without resourceName",
                     )
                 })?;
+            self.photo(ctx, auth, &rn, c).await;
             index.by_source.insert(c.source_id().to_string(), rn);
         }
         batch
@@ -1168,6 +1204,32 @@ impl PeopleImporter {
             })
             .collect()
     }
+}
+
+/// The largest contact photo uploaded.
+const MAX_PHOTO: usize = 10 * 1024 * 1024;
+
+/// The bytes of the contact's first photo that has bytes.
+async fn photo_bytes(ctx: &ImportContext, c: &Contact) -> Result<Option<Vec<u8>>> {
+    use futures::StreamExt;
+    for p in &c.photos {
+        match &p.source {
+            PhotoSource::Inline { data, .. } => return Ok(Some(data.0.clone())),
+            PhotoSource::Ref(m) => {
+                let mut stream = ctx.open_media(m).await?;
+                let mut out = Vec::new();
+                while let Some(chunk) = stream.next().await {
+                    out.extend_from_slice(&chunk?);
+                    if out.len() > MAX_PHOTO {
+                        return Err(Error::invalid_data("contact photo larger than 10 MiB"));
+                    }
+                }
+                return Ok(Some(out));
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
 }
 
 /// After a failure that may have happened after Google carried the request
