@@ -12,6 +12,7 @@
 //!   page of a non-empty listing is **empty with a `nextPageToken`**;
 //!   `dateTime` values written in UTC; optionally one 410
 //!   `fullSyncRequired` (legacy error format, A4.3) for a page token);
+//! * `GET calendar/v3/calendars/{id}/events/{eventId}` — <https://developers.google.com/calendar/api/v3/reference/events/get>;
 //! * `POST calendar/v3/calendars/{id}/events/import` — <https://developers.google.com/calendar/api/v3/reference/events/import>
 //!   (`iCalUID`, `start`, `end` required, else 400; ids are base32hex;
 //!   exceptions need an existing `recurringEventId` and get ids
@@ -480,6 +481,16 @@ impl Respond for CalendarFake {
                     }
                 }
                 json_response(200, out)
+            }
+            ("GET", ["calendars", cal, "events", id]) => {
+                // https://developers.google.com/calendar/api/v3/reference/events/get
+                let Some(c) = st.calendar_mut(cal) else {
+                    return not_found();
+                };
+                match c.events.iter().find(|e| e["id"] == json!(id)) {
+                    Some(e) => json_response(200, e.clone()),
+                    None => not_found(),
+                }
             }
             ("POST", ["calendars", cal, "events", "import"]) => {
                 let cal = cal.to_string();
