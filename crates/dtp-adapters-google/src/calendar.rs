@@ -26,7 +26,8 @@
 //! marked `X-GOOGLE-PRIMARY` and imported into the destination's primary.
 //!
 //! **Import** ([`CalendarImporter`]): calendars with `POST calendars` (an
-//! owned calendar of the same name is reused), events with
+//! owned calendar of the same name is reused; the colour set with
+//! `PATCH users/me/calendarList/{id}?colorRgbFormat=true`), events with
 //! `POST calendars/{id}/events/import` keyed by `iCalUID`: the series first,
 //! then each override with `recurringEventId` and `originalStartTime`.
 //! `events.import` adds a private copy and sends no invitations (it takes no
@@ -1091,7 +1092,26 @@ impl Importer<CalendarData> for CalendarImporter {
             .client
             .json(auth, Request::post(Api::Calendar, "calendars").json(&body)?)
             .await?;
-        s(&created, "id").ok_or_else(|| Error::invalid_data("calendars.insert returned no id"))
+        let id = s(&created, "id")
+            .ok_or_else(|| Error::invalid_data("calendars.insert returned no id"))?;
+        // The colour is the user's view of it: a calendarList property.
+        if let Some(color) = c
+            .color
+            .as_deref()
+            .filter(|x| x.starts_with('#') && x.len() == 7)
+        {
+            let patch = Request::new(
+                Api::Calendar,
+                reqwest::Method::PATCH,
+                format!("users/me/calendarList/{}", enc(&id)),
+            )
+            .query("colorRgbFormat", "true")
+            .json(&json!({"backgroundColor": color, "foregroundColor": "#000000"}))?;
+            if let Err(e) = self.client.send(auth, patch).await {
+                tracing::warn!(calendar = %id, error = %e, "calendar colour not set");
+            }
+        }
+        Ok(id)
     }
 
     async fn find_existing_container(

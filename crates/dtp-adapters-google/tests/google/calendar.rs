@@ -128,6 +128,11 @@ async fn calendar_passes_the_conformance_suite() {
 /// to the new series id).
 fn seed(fake: &CalendarFake) -> String {
     let cal = fake.seed_calendar("Team");
+    fake.with_state(|s| {
+        let c = s.calendars.iter_mut().find(|c| c.id == cal).unwrap();
+        c.color = Some("#ff8800".into());
+        c.time_zone = Some("America/New_York".into());
+    });
     let page = fixture("calendar.events.list");
     let mut ids: HashMap<String, String> = HashMap::new();
     for ev in page["items"].as_array().unwrap() {
@@ -193,6 +198,8 @@ async fn google_to_archive_to_google_keeps_series_overrides_and_attendees() {
         cals.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
         ["Team"]
     );
+    assert_eq!(cals[0].color.as_deref(), Some("#ff8800"));
+    assert_eq!(cals[0].timezone.as_deref(), Some("America/New_York"));
     assert_eq!(
         events.len(),
         3,
@@ -268,6 +275,16 @@ async fn google_to_archive_to_google_keeps_series_overrides_and_attendees() {
         testing::oauth(TOKEN),
     )
     .await;
+    // Calendars too: name, description, colour and time zone.
+    let (cals2, _) = export_all::<CalendarData>(
+        Arc::new(CalendarExporter::new(client2.clone())),
+        testing::oauth(TOKEN),
+    )
+    .await;
+    assert_eq!(
+        comparable(&cals2, &["id", "properties"]),
+        comparable(&cals, &["id", "properties"])
+    );
     assert_eq!(
         comparable(&as_in_ics(&back), IDS),
         comparable(&as_in_ics(&events), IDS),
