@@ -587,7 +587,9 @@ impl<M: SampleModel> Importer<M> for MemoryImporter<M> {
         let mut container_ids = Vec::new();
         for c in M::container_refs(item) {
             match ctx.container_id(c) {
-                Some(id) => container_ids.push(id),
+                // A discarding importer only checks the order of imports.
+                Some(id) if self.dest.keep => container_ids.push(id),
+                Some(_) => {}
                 None => {
                     return Err(Error::invalid_data(format!(
                         "container `{c}` was not imported"
