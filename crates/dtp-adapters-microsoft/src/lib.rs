@@ -22,10 +22,12 @@
 
 pub mod auth;
 pub mod client;
+pub mod contacts;
 pub mod error;
 pub mod ext;
 
 pub use client::{GraphClient, GraphConfig, GraphRequest, GraphResponse, Page};
+pub use contacts::OutlookContacts;
 pub use error::GraphError;
 
 // Data types of this branch are declared above this line.

@@ -278,7 +278,10 @@ impl GraphFake {
             ser.append_pair("$skip", &(skip + top).to_string());
             body["@odata.nextLink"] = Value::from(format!(
                 "{}{}?{}",
-                req.url.origin().ascii_serialization(),
+                url::Url::parse(&self.base)
+                    .unwrap()
+                    .origin()
+                    .ascii_serialization(),
                 req.url.path(),
                 ser.finish()
             ));
