@@ -95,7 +95,7 @@ struct GraphFolder {
     display_name: Option<String>,
 }
 
-/// A Graph `contact` (https://learn.microsoft.com/en-us/graph/api/resources/contact).
+/// A Graph `contact` (<https://learn.microsoft.com/en-us/graph/api/resources/contact>).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct GraphContact {

@@ -21,11 +21,14 @@
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
+pub mod calendar;
 pub mod client;
 pub mod contacts;
 pub mod error;
 pub mod ext;
+pub mod tz;
 
+pub use calendar::OutlookCalendar;
 pub use client::{GraphClient, GraphConfig, GraphRequest, GraphResponse, Page};
 pub use contacts::OutlookContacts;
 pub use error::GraphError;

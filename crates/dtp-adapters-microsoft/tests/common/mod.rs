@@ -64,3 +64,4 @@ pub async fn fresh<T>(
     (server, fake, v)
 }
 pub mod e2e;
+pub mod target;
