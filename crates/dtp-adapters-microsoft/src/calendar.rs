@@ -547,7 +547,7 @@ pub fn graph_to_rrule(r: &Recurrence) -> Option<String> {
     Some(out.join(";"))
 }
 
-fn parse_graph_time(s: &str) -> Option<NaiveDateTime> {
+pub(crate) fn parse_graph_time(s: &str) -> Option<NaiveDateTime> {
     let s = s.trim_end_matches('Z');
     NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
@@ -565,7 +565,7 @@ pub fn fmt_graph_time(t: NaiveDateTime) -> String {
 }
 
 /// How a model time is sent to Graph: wall-clock time, zone, all-day.
-fn to_graph_time(v: &DateTimeValue) -> (GraphDateTime, bool) {
+pub(crate) fn to_graph_time(v: &DateTimeValue) -> (GraphDateTime, bool) {
     match v {
         DateTimeValue::Date(d) => (
             GraphDateTime {
@@ -593,7 +593,7 @@ fn to_graph_time(v: &DateTimeValue) -> (GraphDateTime, bool) {
 }
 
 /// The model time of a Graph time (in UTC, as asked), shown in `original`.
-fn from_graph_time(
+pub(crate) fn from_graph_time(
     g: &GraphDateTime,
     all_day: bool,
     original: Option<&str>,

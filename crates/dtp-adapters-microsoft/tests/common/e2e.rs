@@ -82,8 +82,9 @@ pub async fn snapshot<M: SampleModel>(
         .into_iter()
         .map(|i| {
             let mut v = serde_json::to_value(&i.item).unwrap();
-            strip(&mut v);
+            // Normalized before the ids go: it may look at references.
             normalize(&mut v);
+            strip(&mut v);
             let mut in_: Vec<String> = M::container_refs(&i.item)
                 .iter()
                 .map(|c| names.get(*c).cloned().unwrap_or_default())

@@ -580,6 +580,125 @@ impl GraphFake {
     /// To Do and mail routes.
     fn route_todo(
         &self,
+        req: &Request,
+        q: &Query,
+        s: &mut State,
+        m: &str,
+        segs: &[&str],
+    ) -> ResponseTemplate {
+        match (m, segs) {
+            // ---- To Do (https://learn.microsoft.com/en-us/graph/api/resources/todo-overview)
+            ("GET", ["me", "todo", "lists"]) => self.list(req, q, s, "todoList", None, true),
+            ("POST", ["me", "todo", "lists"]) => {
+                let ok = serde_json::from_slice::<Value>(&req.body)
+                    .ok()
+                    .is_some_and(|v| v["displayName"].is_string());
+                if !ok {
+                    return error(400, "invalidRequest", "displayName is required.");
+                }
+                self.create(s, "todoList", "", &req.body, true)
+            }
+            ("GET", ["me", "todo", "lists", l, "tasks"]) => {
+                if !Self::has_container(s, "todoList", l) {
+                    return not_found();
+                }
+                let expand = q.get("$expand").unwrap_or("").to_string();
+                let checklist: Vec<Item> =
+                    s.items.get("checklistItem").cloned().unwrap_or_default();
+                // Rendered with the expansions To Do supports.
+                let all: Vec<Item> = s.items.get("todoTask").cloned().unwrap_or_default();
+                let mut out = Vec::new();
+                for it in all.iter().filter(|i| i.parent == *l) {
+                    let mut v = render(it, None);
+                    if !expand.contains("linkedResources") {
+                        v.as_object_mut().unwrap().remove("linkedResources");
+                    }
+                    if expand.contains("checklistItems") {
+                        let items: Vec<Value> = checklist
+                            .iter()
+                            .filter(|c| c.parent == it.id)
+                            .map(|c| render(c, None))
+                            .collect();
+                        v["checklistItems"] = Value::from(items);
+                    }
+                    out.push(v);
+                }
+                if s.failure == Some(Failure::TruncatedJson) {
+                    return ResponseTemplate::new(200)
+                        .insert_header("content-type", "application/json")
+                        .set_body_string("{\"value\":[{\"id\":\"AAMk");
+                }
+                self.page(req, q, out)
+            }
+            ("POST", ["me", "todo", "lists", l, "tasks"]) => {
+                if !Self::has_container(s, "todoList", l) {
+                    return not_found();
+                }
+                let Ok(mut v) = serde_json::from_slice::<Value>(&req.body) else {
+                    return error(400, "invalidRequest", "Invalid JSON.");
+                };
+                if !v["title"].is_string() {
+                    return error(400, "invalidRequest", "title is required.");
+                }
+                if let Some(st) = v["status"].as_str()
+                    && ![
+                        "notStarted",
+                        "inProgress",
+                        "completed",
+                        "waitingOnOthers",
+                        "deferred",
+                    ]
+                    .contains(&st)
+                {
+                    return error(400, "invalidRequest", "Invalid status.");
+                }
+                if let Some(lr) = v.get_mut("linkedResources").and_then(Value::as_array_mut) {
+                    for (i, r) in lr.iter_mut().enumerate() {
+                        r["id"] = Value::from(format!("lr{i}"));
+                    }
+                }
+                let body = serde_json::to_vec(&v).unwrap();
+                let l = l.to_string();
+                self.create(s, "todoTask", &l, &body, false)
+            }
+            ("GET", ["me", "todo", "lists", l, "tasks", t, "checklistItems"]) => {
+                let known = s
+                    .items
+                    .get("todoTask")
+                    .is_some_and(|v| v.iter().any(|i| i.id == *t && i.parent == *l));
+                if !known {
+                    return not_found();
+                }
+                self.list(req, q, s, "checklistItem", Some(t), false)
+            }
+            ("POST", ["me", "todo", "lists", l, "tasks", t, "checklistItems"]) => {
+                let known = s
+                    .items
+                    .get("todoTask")
+                    .is_some_and(|v| v.iter().any(|i| i.id == *t && i.parent == *l));
+                if !known {
+                    return not_found();
+                }
+                let Ok(mut v) = serde_json::from_slice::<Value>(&req.body) else {
+                    return error(400, "invalidRequest", "Invalid JSON.");
+                };
+                if !v["displayName"].is_string() {
+                    return error(400, "invalidRequest", "displayName is required.");
+                }
+                if v["isChecked"] == true && v.get("checkedDateTime").is_none() {
+                    v["checkedDateTime"] = Value::from("2025-01-01T00:00:00Z");
+                }
+                let body = serde_json::to_vec(&v).unwrap();
+                let t = t.to_string();
+                self.create(s, "checklistItem", &t, &body, false)
+            }
+            _ => self.route_mail(req, q, s, m, segs),
+        }
+    }
+
+    /// Mail routes.
+    fn route_mail(
+        &self,
         _req: &Request,
         _q: &Query,
         _s: &mut State,
