@@ -26,6 +26,7 @@ pub mod client;
 pub mod contacts;
 pub mod error;
 pub mod ext;
+pub mod mail;
 pub mod tasks;
 pub mod tz;
 
@@ -33,6 +34,7 @@ pub use calendar::OutlookCalendar;
 pub use client::{GraphClient, GraphConfig, GraphRequest, GraphResponse, Page};
 pub use contacts::OutlookContacts;
 pub use error::GraphError;
+pub use mail::OutlookMail;
 pub use tasks::MicrosoftTodo;
 
 // Data types of this branch are declared above this line.
