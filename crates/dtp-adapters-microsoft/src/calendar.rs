@@ -28,12 +28,15 @@
 //! **Attendees are not sent as Graph attendees**: "when an event is sent,
 //! the server sends invitations to all the attendees"
 //! (<https://learn.microsoft.com/en-us/graph/api/user-post-events>) and
-//! there is no switch to suppress them. The attendees, the organizer, and
-//! every other field Graph cannot hold (overrides, `EXDATE`s, an `RRULE`
+//! there is no switch to suppress them. A series' overrides become Graph
+//! exceptions (the occurrence they replace, found by `originalStart` among
+//! the series' instances, is `PATCH`ed) and its `EXDATE`s deleted
+//! occurrences (`DELETE`). The attendees, the organizer, and
+//! every other field Graph cannot hold (an `RRULE`
 //! with no Graph equivalent, a missing `DTSTART`, unknown properties…) are
 //! kept in a second extended property as JSON, which the exporter merges
 //! back: a transfer through Outlook loses nothing, while Outlook itself
-//! shows the event without attendee list and without the overrides. An
+//! shows the event without attendee list. An
 //! event without `DTSTART` (legal in iCalendar, impossible in Outlook) is
 //! stored as an all-day event on 1970-01-01 and exported without a start.
 
@@ -1135,6 +1138,107 @@ impl Exporter<CalendarData> for OutlookCalendar {
 }
 
 impl OutlookCalendar {
+    /// Turns a series' overrides into Graph exceptions (`PATCH` of the
+    /// occurrence they replace) and its `EXDATE`s into deleted occurrences
+    /// (`DELETE`), finding occurrences by `originalStart` with
+    /// `GET /me/events/{id}/instances`.
+    async fn apply_exceptions(&self, auth: &AuthData, master: &str, event: &Event) -> Result<()> {
+        let mut wanted: Vec<(bool, NaiveDateTime)> = Vec::new();
+        for o in &event.overrides {
+            if let Some(i) = o.recurrence_id.as_ref().and_then(instant) {
+                wanted.push(i);
+            }
+        }
+        for x in &event.exdate {
+            if let Some(i) = instant(x) {
+                wanted.push(i);
+            }
+        }
+        let (Some(min), Some(max)) = (
+            wanted.iter().map(|w| w.1).min(),
+            wanted.iter().map(|w| w.1).max(),
+        ) else {
+            return Ok(());
+        };
+        let q = ext::query(&[
+            (
+                "startDateTime",
+                &format!(
+                    "{}Z",
+                    (min - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%S")
+                ),
+            ),
+            (
+                "endDateTime",
+                &format!(
+                    "{}Z",
+                    (max + chrono::Duration::days(2)).format("%Y-%m-%dT%H:%M:%S")
+                ),
+            ),
+            ("$top", "100"),
+        ]);
+        let mut url = self
+            .client
+            .url(&format!("me/events/{}/instances?{q}", segment(master)))?;
+        let mut instances: Vec<GraphEvent> = Vec::new();
+        loop {
+            let page: crate::client::Page<GraphEvent> = self.page(auth, url).await?;
+            instances.extend(page.value);
+            match page.next_link {
+                Some(n) => url = self.client.link(&n)?,
+                None => break,
+            }
+        }
+        let original = |g: &GraphEvent| -> Option<NaiveDateTime> {
+            let os = g.original_start.as_deref()?;
+            chrono::DateTime::parse_from_rfc3339(os)
+                .map(|t| t.naive_utc())
+                .ok()
+                .or_else(|| parse_graph_time(os))
+        };
+        let find = |at: (bool, NaiveDateTime)| {
+            instances.iter().find(|g| {
+                original(g).is_some_and(|o| {
+                    if at.0 {
+                        o.date() == at.1.date()
+                    } else {
+                        o == at.1
+                    }
+                })
+            })
+        };
+        for o in &event.overrides {
+            let Some(at) = o.recurrence_id.as_ref().and_then(instant) else {
+                continue;
+            };
+            let Some(inst) = find(at).and_then(|g| g.id.clone()) else {
+                continue; // not an occurrence of the series (any more)
+            };
+            let b = event_body(o)?;
+            let patch = json!({
+                "subject": b.subject,
+                "body": b.body,
+                "location": b.location,
+                "start": b.start,
+                "end": b.end,
+                "isAllDay": b.is_all_day,
+            });
+            let url = self.client.url(&format!("me/events/{}", segment(&inst)))?;
+            let _: Value = self.client.patch_json(auth, url, &patch).await?;
+        }
+        for x in &event.exdate {
+            let Some(at) = instant(x) else { continue };
+            let Some(inst) = find(at).and_then(|g| g.id.clone()) else {
+                continue; // already deleted
+            };
+            let url = self.client.url(&format!("me/events/{}", segment(&inst)))?;
+            self.client
+                .execute(auth, crate::client::GraphRequest::delete(url))
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn find_calendar(&self, auth: &AuthData, name: &str) -> Result<Option<String>> {
         let url = self.client.url("me/calendars?%24top=50")?;
         let all: Vec<GraphCalendar> = self.client.get_all(auth, url, None).await?;
@@ -1221,17 +1325,25 @@ impl Importer<CalendarData> for OutlookCalendar {
         event: &Event,
     ) -> Result<String> {
         let cal = self.destination(ctx, event)?;
-        if let Some(id) = self.find_event(auth, &cal, &source_key(event)).await? {
-            return Ok(id);
-        }
         let body = event_body(event)?;
-        let url = self
-            .client
-            .url(&format!("me/calendars/{}/events", segment(&cal)))?;
-        let created: GraphEvent = self.client.post_json(auth, url, &body).await?;
-        created
-            .id
-            .ok_or_else(|| Error::invalid_data("Graph created an event without an id"))
+        let id = match self.find_event(auth, &cal, &source_key(event)).await? {
+            Some(id) => id,
+            None => {
+                let url = self
+                    .client
+                    .url(&format!("me/calendars/{}/events", segment(&cal)))?;
+                let created: GraphEvent = self.client.post_json(auth, url, &body).await?;
+                created
+                    .id
+                    .ok_or_else(|| Error::invalid_data("Graph created an event without an id"))?
+            }
+        };
+        // Exceptions and deleted occurrences, natively (idempotent: run
+        // again after a crash they find the same occurrences).
+        if body.recurrence.is_some() && (!event.overrides.is_empty() || !event.exdate.is_empty()) {
+            self.apply_exceptions(auth, &id, event).await?;
+        }
+        Ok(id)
     }
 
     async fn find_existing_container(
