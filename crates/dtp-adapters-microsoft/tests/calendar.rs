@@ -264,35 +264,36 @@ async fn overrides_and_exdates_become_native_exceptions() {
         .await;
         assert_eq!(r.state, dtp_core::store::JobState::Complete, "{r}");
     }
-    let s = fake.state.lock().unwrap();
-    let instances = &s.items["eventInstance"];
-    let late = instances
-        .iter()
-        .find(|i| i.body["subject"] == "Choir practice (late start)")
-        .expect("the moved occurrence is an exception");
-    assert_eq!(late.body["type"], "exception");
-    assert_eq!(late.body["originalStart"], "2024-01-23T18:00:00Z");
-    assert!(
-        late.body["start"]["dateTime"]
-            .as_str()
-            .unwrap()
-            .starts_with("2024-01-23T20:00:00")
-    );
-    assert_eq!(late.body["start"]["timeZone"], "W. Europe Standard Time");
-    assert!(
-        instances
+    {
+        let s = fake.state.lock().unwrap();
+        let instances = &s.items["eventInstance"];
+        let late = instances
             .iter()
-            .any(|i| i.body["subject"] == "Choir practice — dress rehearsal"
-                && i.body["location"]["displayName"] == "Konzerthaus, Probenraum 2")
-    );
-    let deleted: Vec<_> = instances
-        .iter()
-        .filter(|i| i.body.get("deleted").is_some())
-        .collect();
-    assert_eq!(deleted.len(), 1);
-    assert_eq!(deleted[0].body["originalStart"], "2024-02-13T18:00:00Z");
-    assert_eq!(instances.len(), 3, "the rerun added no exception");
-    drop(s);
+            .find(|i| i.body["subject"] == "Choir practice (late start)")
+            .expect("the moved occurrence is an exception");
+        assert_eq!(late.body["type"], "exception");
+        assert_eq!(late.body["originalStart"], "2024-01-23T18:00:00Z");
+        assert!(
+            late.body["start"]["dateTime"]
+                .as_str()
+                .unwrap()
+                .starts_with("2024-01-23T20:00:00")
+        );
+        assert_eq!(late.body["start"]["timeZone"], "W. Europe Standard Time");
+        assert!(
+            instances
+                .iter()
+                .any(|i| i.body["subject"] == "Choir practice — dress rehearsal"
+                    && i.body["location"]["displayName"] == "Konzerthaus, Probenraum 2")
+        );
+        let deleted: Vec<_> = instances
+            .iter()
+            .filter(|i| i.body.get("deleted").is_some())
+            .collect();
+        assert_eq!(deleted.len(), 1);
+        assert_eq!(deleted[0].body["originalStart"], "2024-02-13T18:00:00Z");
+        assert_eq!(instances.len(), 3, "the rerun added no exception");
+    }
     let patches = server
         .received_requests()
         .await
