@@ -733,7 +733,11 @@ fn event_body(e: &Event) -> Result<GraphEvent> {
     if let Some(rule) = e.rrule.first()
         && e.rrule.len() == 1
     {
-        g.recurrence = rrule_to_graph(rule, start.date(), start.tzid());
+        g.recurrence = rrule_to_graph(
+            rule,
+            start.date(),
+            start.tzid().map(|z| tz::to_windows(z).unwrap_or(z)),
+        );
     }
     if e.transparency == Some(Transparency::Transparent) {
         g.show_as = Some("free".into());
@@ -1408,18 +1412,8 @@ mod tests {
 
     #[test]
     fn documented_event_maps_with_zone_and_reminder() {
-        let g: GraphEvent = serde_json::from_value(json!({
-            "id": "AAMkE=", "subject": "Plan", "body": {"contentType": "text", "content": "Agenda"},
-            "start": {"dateTime": "2025-07-01T07:00:00.0000000", "timeZone": "UTC"},
-            "end": {"dateTime": "2025-07-01T08:00:00.0000000", "timeZone": "UTC"},
-            "originalStartTimeZone": "W. Europe Standard Time", "originalEndTimeZone": "W. Europe Standard Time",
-            "isAllDay": false, "isReminderOn": true, "reminderMinutesBeforeStart": 30,
-            "iCalUId": "040000008200E00074C5B7101A82E008", "type": "singleInstance",
-            "attendees": [{"type": "required", "status": {"response": "accepted"}, "emailAddress": {"name": "Ada", "address": "ada@example.org"}}],
-            "organizer": {"emailAddress": {"name": "Bob", "address": "bob@example.org"}},
-            "showAs": "free", "sensitivity": "private", "categories": ["Red"]
-        }))
-        .unwrap();
+        let g: GraphEvent =
+            serde_json::from_value(crate::test_fixture!("me_calendars_events.item")).unwrap();
         let e = to_model(&g, "cal").unwrap();
         assert_eq!(e.uid, "040000008200E00074C5B7101A82E008");
         let nine = d(2025, 7, 1).and_hms_opt(9, 0, 0).unwrap();
