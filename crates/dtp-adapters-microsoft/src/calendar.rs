@@ -90,11 +90,9 @@ impl OutlookCalendar {
     }
 
     fn events_url(&self, calendar: &str) -> Result<url::Url> {
-        let expand = format!(
-            "singleValueExtendedProperties($filter=id eq {} or id eq {})",
-            crate::client::odata_string(&ext::source_key_id()),
-            crate::client::odata_string(&extra_id())
-        );
+        // The extra property holds the UID too: one expanded property (a
+        // single `id eq` filter, the documented form).
+        let expand = ext::expand(&extra_id());
         let q = ext::query(&[("$top", &PAGE.to_string()), ("$expand", &expand)]);
         self.client
             .url(&format!("me/calendars/{}/events?{q}", segment(calendar)))
