@@ -788,6 +788,14 @@ impl GraphFake {
                 {
                     return error(400, "invalidRequest", "Invalid status.");
                 }
+                if v["linkedResources"].as_array().is_some_and(|a| a.len() > 1) {
+                    // https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/654
+                    return error(
+                        400,
+                        "invalidRequest",
+                        "Only one item in linkedResources is allowed.",
+                    );
+                }
                 if let Some(lr) = v.get_mut("linkedResources").and_then(Value::as_array_mut) {
                     for (i, r) in lr.iter_mut().enumerate() {
                         r["id"] = Value::from(format!("lr{i}"));
