@@ -102,6 +102,14 @@ async fn outlook_made_series_exceptions_and_zones_export() {
             "end": {"dateTime": "2025-03-17T09:15:00.0000000", "timeZone": "Pacific Standard Time"}
         }),
     );
+    // An occurrence deleted in Outlook.
+    seed(
+        &fake,
+        "eventInstance",
+        "AAMkSeries=_OCC_202503240900",
+        "AAMkSeries=",
+        serde_json::json!({"deleted": true, "originalStart": "2025-03-24T16:00:00Z"}),
+    );
     seed(
         &fake,
         "event",
@@ -172,6 +180,15 @@ async fn outlook_made_series_exceptions_and_zones_export() {
         Some(DateTimeValue::zoned("America/Los_Angeles", ten))
     );
     assert!(moved.recurrence_id.is_some());
+    let nine_24 = NaiveDate::from_ymd_opt(2025, 3, 24)
+        .unwrap()
+        .and_hms_opt(9, 0, 0)
+        .unwrap();
+    assert_eq!(
+        series.exdate,
+        [DateTimeValue::zoned("America/Los_Angeles", nine_24)],
+        "the deleted occurrence, and only it (the moved one is an exception)"
+    );
     let holiday = items.iter().find(|e| e.summary == "Holiday").unwrap();
     assert_eq!(
         holiday.start,
