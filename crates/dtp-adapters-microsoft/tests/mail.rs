@@ -211,3 +211,34 @@ async fn an_unmarked_copy_is_adopted_by_hash() {
         "the adopted copy was marked"
     );
 }
+
+/// A message whose base64 would exceed Graph's 4 MB request limit fails as
+/// `unsupported` (one item), and nothing is sent for it.
+#[tokio::test]
+async fn an_oversized_message_fails_as_unsupported() {
+    use dtp_models::mail::{Folder, Message};
+    let (server, fake) = GraphFake::start("at-1", false).await;
+    let mut raw = MIME.to_vec();
+    raw.resize(dtp_adapters_microsoft::mail::MAX_MIME_BYTES + 1, b'x');
+    let mut ds = dtp_testkit::Dataset::<MailData>::generate(&dtp_testkit::DatasetSpec::new(0, 0));
+    ds.containers = vec![Folder::new("f1", "INBOX")];
+    ds.items = vec![Message::new("big", "f1", raw)];
+    let src = Arc::new(dtp_testkit::MemoryExporter::fixed(ds, 10));
+    let a = Arc::new(OutlookMail::new(client_for(&fake)));
+    let store: Arc<dyn dtp_core::store::JobStore> =
+        Arc::new(dtp_core::store::MemoryJobStore::new());
+    let job = common::e2e::new_job::<MailData>(&store).await;
+    let r = common::e2e::run(&store, &job, src, a, dtp_core::AuthData::None, auth("at-1")).await;
+    assert_eq!(r.state, dtp_core::store::JobState::Partial, "{r}");
+    assert_eq!(r.failures.len(), 1);
+    assert_eq!(r.failures[0].kind, "unsupported");
+    assert_eq!(fake.count("message"), 0);
+    let posts = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/v1.0/me/messages")
+        .count();
+    assert_eq!(posts, 0);
+}
