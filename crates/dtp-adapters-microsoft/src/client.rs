@@ -141,7 +141,8 @@ impl std::fmt::Debug for Body {
 }
 
 /// One request to Graph (or to a pre-authenticated URL Graph handed out).
-#[derive(Debug)]
+/// `Debug` shows the method and path only: the query of a pre-authenticated
+/// URL is a credential.
 pub struct GraphRequest {
     method: Method,
     url: Url,
@@ -149,6 +150,27 @@ pub struct GraphRequest {
     body: Body,
     auth: bool,
     timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for GraphRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphRequest")
+            .field("method", &self.method.as_str())
+            .field("path", &self.url.path())
+            .field("body", &self.body)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for GraphResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphResponse")
+            .field("method", &self.method.as_str())
+            .field("path", &self.url.path())
+            .field("status", &self.response.status().as_u16())
+            .finish_non_exhaustive()
+    }
 }
 
 impl GraphRequest {
@@ -261,8 +283,8 @@ impl GraphRequest {
 }
 
 /// A successful (2xx or 3xx) answer. It holds the account's concurrency
-/// permit until it is read or dropped.
-#[derive(Debug)]
+/// permit until it is read or dropped. `Debug` shows the method, path and
+/// status only.
 pub struct GraphResponse {
     response: reqwest::Response,
     permit: Option<OwnedSemaphorePermit>,

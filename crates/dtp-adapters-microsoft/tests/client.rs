@@ -398,3 +398,14 @@ async fn the_driver_refresher_keeps_the_rotated_refresh_token() {
         .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Reauthorize);
 }
+
+#[test]
+fn debug_of_a_request_hides_the_query_of_pre_authenticated_urls() {
+    let url = url::Url::parse("https://upload.example/session?tempauth=SECRET-TOKEN").unwrap();
+    let req = GraphRequest::put(url).without_auth();
+    let shown = format!("{req:?}");
+    assert!(!shown.contains("SECRET"), "{shown}");
+    assert!(shown.contains("/session"), "{shown}");
+    let c = GraphClient::new(GraphConfig::new()).unwrap();
+    assert!(!format!("{c:?}").contains("Bearer"));
+}
