@@ -325,6 +325,18 @@ pub trait JobStore: Send + Sync {
     /// Writes a checkpoint atomically.
     async fn checkpoint(&self, id: &JobId, checkpoint: &Checkpoint) -> Result<()>;
 
+    /// Writes one result at once, outside any checkpoint: adapter state that
+    /// must survive a crash in the middle of one record (say, the URL of a
+    /// resumable upload session), read back with [`results`](Self::results).
+    /// The default says the store cannot; importers then fall back to
+    /// starting such records over.
+    async fn put_result(&self, id: &JobId, key: &str, value: &str) -> Result<()> {
+        let _ = (id, key, value);
+        Err(crate::Error::unsupported(
+            "this job store cannot write a result outside a checkpoint",
+        ))
+    }
+
     /// Sets the job's state (and stop reason).
     async fn set_state(
         &self,

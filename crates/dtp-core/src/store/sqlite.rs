@@ -411,6 +411,21 @@ impl JobStore for SqliteJobStore {
         .await
     }
 
+    async fn put_result(&self, id: &JobId, key: &str, value: &str) -> Result<()> {
+        let id = id.clone();
+        let (key, value) = (key.to_string(), value.to_string());
+        self.run(move |conn| {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO results (job_id, key, value) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(db_err)?
+            .execute(params![id.as_str(), key, value])
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn checkpoint(&self, id: &JobId, cp: &Checkpoint) -> Result<()> {
         let id = id.clone();
         let cp = cp.clone();
