@@ -15,4 +15,7 @@ pub mod adapters {
     /// The portable archive in a local folder (feature `local`).
     #[cfg(feature = "local")]
     pub use dtp_adapters_local as local;
+    /// Microsoft Graph: Outlook contacts, calendar, mail, To Do, OneDrive (feature `microsoft`).
+    #[cfg(feature = "microsoft")]
+    pub use dtp_adapters_microsoft as microsoft;
 }

@@ -1,0 +1,33 @@
+//! Microsoft Graph adapters for dtp-rs: Outlook contacts, calendar, mail,
+//! Microsoft To Do, and OneDrive photos and videos.
+//!
+//! Shared by every data type:
+//!
+//! * [`client`]: the Graph HTTP client ([`GraphClient`]): configurable base
+//!   URL, bearer token from the call's [`AuthData`](dtp_core::AuthData),
+//!   `@odata.nextLink` followed verbatim (same origin only), redirects handed
+//!   back to the caller, and the Outlook limit of 4 concurrent requests per
+//!   mailbox per app kept by a semaphore shared per account;
+//! * [`error`]: the Graph error body and statuses mapped to
+//!   [`dtp_core::ErrorKind`] (429/503 + `Retry-After` → `RateLimited`, 507 /
+//!   `quotaLimitReached` → `DestinationFull`, 401 → `Unauthenticated`,
+//!   `invalid_grant` → `Reauthorize`, 5xx → `Transient`, 404 → `NotFound`);
+//! * [`auth`]: scopes per data type and mode (with `offline_access`) and the
+//!   identity platform endpoints, as an [`OAuth2Config`](dtp_auth::OAuth2Config)
+//!   for `dtp-auth`, whose refresh keeps Microsoft's rotated refresh tokens.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+// `dtp_core::Error` is the workspace's one error type.
+#![allow(clippy::result_large_err)]
+
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod ext;
+
+pub use client::{GraphClient, GraphConfig, GraphRequest, GraphResponse, Page};
+pub use error::GraphError;
+
+// Data types of this branch are declared above this line.
+
+// OneDrive photos and videos (`src/onedrive/`) are declared below this line.
