@@ -31,3 +31,4 @@ pub use error::GraphError;
 // Data types of this branch are declared above this line.
 
 // OneDrive photos and videos (`src/onedrive/`) are declared below this line.
+pub mod onedrive;

@@ -310,7 +310,10 @@ impl ImportContext {
     /// the store cannot write outside a checkpoint.
     pub async fn save_progress(&self, source_id: &str, value: &str) -> Result<()> {
         let key = self.progress_key(source_id);
-        self.run.store.put_result(&self.run.job_id, &key, value).await
+        self.run
+            .store
+            .put_result(&self.run.job_id, &key, value)
+            .await
     }
 
     /// State saved by [`save_progress`](Self::save_progress) for
