@@ -860,3 +860,114 @@ async fn a_300_mib_video_uploads_in_bounded_memory() {
     assert_eq!(sessions, 1);
     assert_eq!(frags as u64, BIG.div_ceil(16 * UNIT));
 }
+
+// ---------------------------------------------------------------- edge cases
+
+#[tokio::test]
+async fn a_missing_photos_folder_under_read_only_scopes_exports_nothing() {
+    let fake = FakeOneDrive::start(TOKEN).await;
+    fake.with(|st| st.faults.read_only = true);
+    let sink = Arc::new(MemoryImporter::<MediaData>::new());
+    let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
+    let job = new_job(&store).await;
+    let t = Transfer::new(
+        Arc::new(adapter(&fake)) as Arc<dyn Exporter<MediaData>>,
+        sink.clone(),
+    )
+    .with_export_auth(oauth(TOKEN))
+    .with_import_auth(AuthData::None);
+    let r = run(&store, &job, t).await;
+    assert_eq!(r.state, JobState::Complete, "{r}");
+    assert!(sink.destination().items().is_empty());
+    assert_eq!(fake.count("special"), 1);
+}
+
+#[tokio::test]
+async fn a_different_file_of_the_same_name_is_kept_and_the_new_one_renamed() {
+    let fake = FakeOneDrive::start(TOKEN).await;
+    let photos = fake.photos_id();
+    let album = fake.add_folder(&photos, "A", None);
+    fake.add_file(&album, "IMG_0_0.jpg", b"someone else's photo", None);
+    let (source, _) = source_of(&["A"], &[64]);
+    let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
+    let job = new_job(&store).await;
+    let r = run(
+        &store,
+        &job,
+        import_transfer(Arc::new(source), &adapter(&fake), oauth(TOKEN)),
+    )
+    .await;
+    assert_eq!(r.state, JobState::Complete, "{r}");
+    let names: std::collections::BTreeSet<String> = files_in(&fake).into_keys().collect();
+    let want: std::collections::BTreeSet<String> = ["A/IMG_0_0.jpg", "A/IMG_0_0 1.jpg"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(names, want);
+}
+
+#[tokio::test]
+async fn a_source_without_a_size_is_measured_then_sent_through_a_session() {
+    let fake = FakeOneDrive::start(TOKEN).await;
+    let bytes = bytes_of(5, 3 * UNIT as usize + 9);
+    let ds = Dataset::<MediaData> {
+        containers: vec![Album::new("a", "A")],
+        items: vec![
+            MediaItem::new("m", MediaKind::Video, "VID.mp4", MediaRef::new("k")).in_album("a"),
+        ],
+        media: [("k".to_string(), bytes.clone())].into_iter().collect(),
+    };
+    let dest = adapter_with(&fake, |c| {
+        c.with_simple_upload_limit(UNIT).with_fragment_size(UNIT)
+    });
+    let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
+    let job = new_job(&store).await;
+    let r = run(
+        &store,
+        &job,
+        import_transfer(Arc::new(MemoryExporter::fixed(ds, 5)), &dest, oauth(TOKEN)),
+    )
+    .await;
+    assert_eq!(r.state, JobState::Complete, "{r}");
+    assert_eq!(files_in(&fake).get("A/VID.mp4"), Some(&sha_hex(&bytes)));
+    assert_eq!(
+        fake.with(|st| (st.simple_uploads, st.sessions_created)),
+        (0, 1)
+    );
+}
+
+// ---------------------------------------------------------------- live
+
+/// Against the real Graph, only with `DTP_MICROSOFT_ACCESS_TOKEN` (a token
+/// with `Files.Read`): exports the Photos folder's albums and items (bytes
+/// of at most 3 items are streamed). Skipped otherwise.
+#[tokio::test]
+async fn live_onedrive_photos_export() {
+    let Ok(token) = std::env::var("DTP_MICROSOFT_ACCESS_TOKEN") else {
+        println!(
+            "skipped: set DTP_MICROSOFT_ACCESS_TOKEN (Files.Read) to export from a real OneDrive"
+        );
+        return;
+    };
+    let od = OneDrivePhotos::new(OneDriveConfig::new().with_page_size(50)).unwrap();
+    let ctx = dtp_core::ExportContext::detached(DataType::Media);
+    let auth = oauth(&token);
+    let page = od
+        .export(&ctx, &auth, &dtp_core::Cursor::root())
+        .await
+        .unwrap();
+    println!(
+        "live: {} albums, {} items on the first page",
+        page.containers.len(),
+        page.items.len()
+    );
+    for item in page.items.iter().take(3) {
+        use futures::StreamExt;
+        let mut s = od.open_media(&ctx, &auth, &item.content).await.unwrap();
+        let mut n = 0u64;
+        while let Some(c) = s.next().await {
+            n += c.unwrap().len() as u64;
+        }
+        assert_eq!(Some(n), item.content.size, "{}", item.filename);
+    }
+}

@@ -281,7 +281,18 @@ impl Exporter<MediaData> for OneDrivePhotos {
         cursor: &Cursor,
     ) -> Result<ExportPage<MediaData>> {
         if cursor.is_root() {
-            let root = self.root_item(auth).await?;
+            let root = match self.root_item(auth).await {
+                Ok(r) => r,
+                // With read-only scopes Graph does not create the Photos
+                // special folder: 404 means there are no photos to export.
+                Err(e)
+                    if e.kind() == &dtp_core::ErrorKind::NotFound
+                        && self.config.root == Root::Photos =>
+                {
+                    return Ok(ExportPage::new());
+                }
+                Err(e) => return Err(e),
+            };
             return self.children_page(auth, &root.id, None, None).await;
         }
         match cursor.decode::<OdCursor>()? {

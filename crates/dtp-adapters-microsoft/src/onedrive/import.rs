@@ -95,6 +95,17 @@ impl Source {
     }
 }
 
+const TOO_BIG_FOR_SIMPLE: &str = "the source has more bytes than a simple upload takes";
+
+/// The length of a stream, read through without keeping it.
+async fn measure(mut stream: ByteStream) -> Result<u64> {
+    let mut n = 0u64;
+    while let Some(chunk) = stream.next().await {
+        n += chunk?.len() as u64;
+    }
+    Ok(n)
+}
+
 fn short_source(got: u64, want: u64) -> Error {
     Error::invalid_data(format!(
         "the source sent {got} bytes where {want} were announced"
@@ -305,7 +316,8 @@ impl OneDrivePhotos {
         let limit = self.config.simple_limit as usize;
         let bytes = src.read(limit + 1).await?;
         if bytes.len() > limit {
-            return Err(Error::internal("a simple upload got more than its limit"));
+            // Only when the source did not know the size: caller measures.
+            return Err(Error::new(ErrorKind::Unsupported, TOO_BIG_FOR_SIMPLE));
         }
         if let Some(size) = item.content.size
             && bytes.len() as u64 != size
@@ -630,10 +642,20 @@ impl Importer<MediaData> for OneDrivePhotos {
                     (Some(_), false) => "rename",
                     (None, _) => "fail",
                 };
-                let d = self
+                match self
                     .simple_upload(ctx, auth, item, &parent, &name, conflict)
-                    .await?;
-                self.finish_existing(auth, d, item).await
+                    .await
+                {
+                    Ok(d) => self.finish_existing(auth, d, item).await,
+                    Err(e) if e.message() == TOO_BIG_FOR_SIMPLE => {
+                        // The source gave no size and has more than a simple
+                        // upload takes: measure it (streamed), then a session.
+                        let size = measure(ctx.open_media(&item.content).await?).await?;
+                        self.session_upload(ctx, auth, item, &parent, &name, size)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                }
             }
         }
     }

@@ -129,11 +129,7 @@ impl OneDriveConfig {
             simple_limit: SIMPLE_UPLOAD_LIMIT,
             page_size: None,
             timeout: Duration::from_secs(300),
-            // OneDrive: about 3,000 requests per user per 5 minutes.
-            rate_limit: Some(
-                RateLimit::per_second("microsoft-graph.onedrive", NonZeroU32::new(10).expect("10"))
-                    .with_burst(NonZeroU32::new(20).expect("20")),
-            ),
+            rate_limit: Some(default_rate_limit("microsoft-graph.onedrive")),
         }
     }
 
@@ -182,6 +178,15 @@ impl OneDriveConfig {
         self
     }
 
+    /// Keys the declared request budget by `account` (OneDrive's limits are
+    /// per user), so drivers sharing a `RateLimiters` registry share it.
+    pub fn with_account(mut self, account: &str) -> Self {
+        self.rate_limit = Some(default_rate_limit(&format!(
+            "microsoft-graph.onedrive:{account}"
+        )));
+        self
+    }
+
     /// The request budget declared to the driver (`None`: no limit).
     pub fn with_rate_limit(mut self, limit: Option<RateLimit>) -> Self {
         self.rate_limit = limit;
@@ -194,6 +199,13 @@ impl OneDriveConfig {
             .join(path)
             .map_err(|e| Error::internal(format!("bad Graph URL `{path}`: {e}")))
     }
+}
+
+/// OneDrive's budget: about 3,000 requests per user per 5 minutes, i.e. 10
+/// per second (bursts of 20).
+fn default_rate_limit(key: &str) -> RateLimit {
+    RateLimit::per_second(key, NonZeroU32::new(10).expect("10"))
+        .with_burst(NonZeroU32::new(20).expect("20"))
 }
 
 /// OneDrive photos and videos: an [`Exporter`](dtp_core::Exporter) and an

@@ -106,6 +106,9 @@ pub struct Faults {
     pub forbidden: bool,
     /// The children listing answers truncated JSON.
     pub broken_listing: bool,
+    /// Read-only scopes: `GET /me/drive/special/photos` does not create a
+    /// missing Photos folder and answers 404 itemNotFound.
+    pub read_only: bool,
 }
 
 pub struct State {
@@ -543,6 +546,9 @@ fn handle(st: &mut State, req: &Request) -> ResponseTemplate {
     if api == "me/drive/special/photos" && method == "GET" {
         if let Some(r) = bump(st, "special") {
             return r;
+        }
+        if st.faults.read_only && !st.nodes.values().any(|n| n.special == Some("photos")) {
+            return error(404, "itemNotFound", None);
         }
         let id = ensure_photos(st);
         let n = st.nodes[&id].clone();
