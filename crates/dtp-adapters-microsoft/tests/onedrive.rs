@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use dtp_adapters_microsoft::onedrive::{OneDriveConfig, OneDrivePhotos};
+use dtp_adapters_microsoft::onedrive::{OneDriveConfig, OneDrivePhotos, Root};
 use dtp_core::store::{JobId, JobState, JobStore, MemoryJobStore, NewJob, SqliteJobStore};
 use dtp_core::{
     AuthData, AuthRefresher, DataType, Exporter, Importer, MediaRef, OAuthTokens, Result, Transfer,
@@ -970,4 +970,107 @@ async fn live_onedrive_photos_export() {
         }
         assert_eq!(Some(n), item.content.size, "{}", item.filename);
     }
+}
+
+#[tokio::test]
+async fn a_name_taken_meanwhile_by_another_file_renames_ours() {
+    let fake = FakeOneDrive::start(TOKEN).await;
+    fake.with(|st| {
+        st.faults.sneak_in = Some(("IMG_0_0.jpg".into(), b"another client's photo".to_vec()));
+    });
+    let dest = adapter_with(&fake, |c| {
+        c.with_simple_upload_limit(UNIT).with_fragment_size(UNIT)
+    });
+    let (source, want) = source_of(&["A"], &[100, 2 * UNIT as usize + 1]);
+    // The session path too: the video's name is taken when its session opens.
+    let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
+    let job = new_job(&store).await;
+    let r = run(
+        &store,
+        &job,
+        import_transfer(Arc::new(source), &dest, oauth(TOKEN)),
+    )
+    .await;
+    assert_eq!(r.state, JobState::Complete, "{r}");
+    let files = files_in(&fake);
+    assert_eq!(
+        files.get("A/IMG_0_0 1.jpg"),
+        want.get("A/IMG_0_0.jpg"),
+        "{files:?}"
+    );
+    assert_eq!(
+        files.get("A/IMG_0_0.jpg"),
+        Some(&sha_hex(b"another client's photo"))
+    );
+    assert_eq!(files.get("A/VID_0_1.mp4"), want.get("A/VID_0_1.mp4"));
+    // Now a session: the name is taken when createUploadSession arrives.
+    let fake = FakeOneDrive::start(TOKEN).await;
+    fake.with(|st| st.faults.sneak_in = Some(("VID_0_1.mp4".into(), b"x".to_vec())));
+    let dest = adapter_with(&fake, |c| {
+        c.with_simple_upload_limit(UNIT).with_fragment_size(UNIT)
+    });
+    let (source, want) = source_of(&["A"], &[100, 2 * UNIT as usize + 1]);
+    let job = new_job(&store).await;
+    let r = run(
+        &store,
+        &job,
+        import_transfer(Arc::new(source), &dest, oauth(TOKEN)),
+    )
+    .await;
+    assert_eq!(r.state, JobState::Complete, "{r}");
+    let files = files_in(&fake);
+    assert_eq!(
+        files.get("A/VID_0_1 1.mp4"),
+        want.get("A/VID_0_1.mp4"),
+        "{files:?}"
+    );
+    assert_eq!(files.len(), 3);
+}
+
+#[tokio::test]
+async fn an_expired_session_is_replaced_by_a_new_one() {
+    let fake = FakeOneDrive::start(TOKEN).await;
+    fake.with(|st| st.faults.expire_session_after = Some(2));
+    let dest = adapter_with(&fake, |c| {
+        c.with_simple_upload_limit(0).with_fragment_size(UNIT)
+    });
+    let (source, want) = source_of(&["A"], &[4 * UNIT as usize + 5]);
+    let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
+    let job = new_job(&store).await;
+    let r = run(
+        &store,
+        &job,
+        import_transfer(Arc::new(source), &dest, oauth(TOKEN)),
+    )
+    .await;
+    assert_eq!(r.state, JobState::Complete, "{r}");
+    assert_eq!(files_in(&fake), want);
+    assert_eq!(fake.with(|st| st.sessions_created), 2);
+}
+
+#[tokio::test]
+async fn export_from_a_folder_by_path() {
+    let fake = FakeOneDrive::start(TOKEN).await;
+    let docs = fake.add_folder("ROOT", "Documents", None);
+    let trips = fake.add_folder(&docs, "Trips 2024", None);
+    let album = fake.add_folder(&trips, "Rome", None);
+    let b = bytes_of(3, 77);
+    fake.add_file(&album, "IMG_1.jpg", &b, None);
+    fake.add_file(&fake.photos_id(), "elsewhere.jpg", b"not exported", None);
+    let src = adapter_with(&fake, |c| {
+        c.with_root(Root::Path("Documents/Trips 2024".into()))
+    });
+    let sink = Arc::new(MemoryImporter::<MediaData>::new());
+    let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
+    let job = new_job(&store).await;
+    let t = Transfer::new(Arc::new(src) as Arc<dyn Exporter<MediaData>>, sink.clone())
+        .with_export_auth(oauth(TOKEN))
+        .with_import_auth(AuthData::None);
+    let r = run(&store, &job, t).await;
+    assert_eq!(r.state, JobState::Complete, "{r}");
+    let items = sink.destination().items();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].item.filename, "IMG_1.jpg");
+    assert_eq!(items[0].item.album_ids, vec![album]);
+    assert_eq!(items[0].media_sha256.as_deref(), Some(sha_hex(&b).as_str()));
 }

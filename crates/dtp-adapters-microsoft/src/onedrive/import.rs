@@ -324,39 +324,45 @@ impl OneDrivePhotos {
         {
             return Err(short_source(bytes.len() as u64, size));
         }
-        let mut url = self.config.url(&format!(
-            "me/drive/items/{}:/{}:/content",
-            segment(parent),
-            segment(name)
-        ))?;
-        url.query_pairs_mut()
-            .append_pair("@microsoft.graph.conflictBehavior", conflict);
         let content_type = item
             .content
             .mime_type
             .clone()
             .unwrap_or_else(|| "application/octet-stream".into());
-        let answer = self
-            .http
-            .graph(
-                Method::PUT,
-                url.as_str(),
-                auth,
-                Body::Bytes {
-                    content_type,
-                    bytes,
-                },
-            )
-            .await?;
-        if answer.is_success() {
-            return answer.json();
+        let mut conflict = conflict;
+        loop {
+            let mut url = self.config.url(&format!(
+                "me/drive/items/{}:/{}:/content",
+                segment(parent),
+                segment(name)
+            ))?;
+            url.query_pairs_mut()
+                .append_pair("@microsoft.graph.conflictBehavior", conflict);
+            let answer = self
+                .http
+                .graph(
+                    Method::PUT,
+                    url.as_str(),
+                    auth,
+                    Body::Bytes {
+                        content_type: content_type.clone(),
+                        bytes: bytes.clone(),
+                    },
+                )
+                .await?;
+            if answer.is_success() {
+                return answer.json();
+            }
+            if !is_name_conflict(&answer) || conflict != "fail" {
+                return Err(answer.error());
+            }
+            // Created meanwhile: ours (same size) is taken; another file of
+            // that name is kept and this one renamed.
+            match self.existing_upload(auth, parent, name, item).await? {
+                (Some(d), true) => return Ok(d),
+                _ => conflict = "rename",
+            }
         }
-        if is_name_conflict(&answer)
-            && let (Some(d), true) = self.existing_upload(auth, parent, name, item).await?
-        {
-            return Ok(d);
-        }
-        Err(answer.error())
     }
 
     async fn create_session(
@@ -473,13 +479,17 @@ impl OneDrivePhotos {
                 {
                     Ok(s) => s,
                     Err(e) if e.kind() == &ErrorKind::InvalidData && conflict == "fail" => {
-                        // 409: created meanwhile (a concurrent or lost earlier run).
-                        if let (Some(d), true) =
-                            self.existing_upload(auth, parent, name, item).await?
-                        {
-                            return self.finish_existing(auth, d, item).await;
+                        // 409: created meanwhile (a concurrent or lost earlier
+                        // run): ours is taken, another file is kept and this
+                        // one renamed.
+                        match self.existing_upload(auth, parent, name, item).await? {
+                            (Some(d), true) => return self.finish_existing(auth, d, item).await,
+                            (Some(_), false) => {
+                                self.create_session(auth, item, parent, name, "rename", size)
+                                    .await?
+                            }
+                            (None, _) => return Err(e),
                         }
-                        return Err(e);
                     }
                     Err(e) => return Err(e),
                 };
@@ -539,7 +549,12 @@ impl OneDrivePhotos {
                     if let (Some(d), true) = self.existing_upload(auth, parent, name, item).await? {
                         return Ok(d.id);
                     }
-                    return Err(answer.error());
+                    // Another file took the name while we uploaded: the next
+                    // attempt opens a session that renames.
+                    return Err(
+                        Error::transient("another file took the name during the upload")
+                            .with_service(SERVICE),
+                    );
                 }
                 _ if is_fragment_rejection(&answer) => {
                     tracing::debug!(status = %answer.status, "fragment refused; asking the session");

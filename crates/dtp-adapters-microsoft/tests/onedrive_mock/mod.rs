@@ -106,6 +106,12 @@ pub struct Faults {
     pub forbidden: bool,
     /// The children listing answers truncated JSON.
     pub broken_listing: bool,
+    /// Another client creates a file of this name (with these bytes) just
+    /// before the first upload of that name reaches the server.
+    pub sneak_in: Option<(String, Vec<u8>)>,
+    /// After storing the n-th fragment the session expires: every later
+    /// request to it gets 404 itemNotFound / uploadSessionNotFound.
+    pub expire_session_after: Option<u64>,
     /// Read-only scopes: `GET /me/drive/special/photos` does not create a
     /// missing Photos folder and answers 404 itemNotFound.
     pub read_only: bool,
@@ -558,6 +564,19 @@ fn handle(st: &mut State, req: &Request) -> ResponseTemplate {
         let n = st.nodes["ROOT"].clone();
         return ResponseTemplate::new(200).set_body_json(st.item_json(&n));
     }
+    if let Some(p) = api.strip_prefix("me/drive/root:/")
+        && method == "GET"
+    {
+        let mut at = "ROOT".to_string();
+        for seg in p.trim_end_matches(':').split('/') {
+            match st.child_named(&at, &decode(seg)) {
+                Some(n) => at = n.id.clone(),
+                None => return error(404, "itemNotFound", None),
+            }
+        }
+        let n = st.nodes[&at].clone();
+        return ResponseTemplate::new(200).set_body_json(st.item_json(&n));
+    }
     let Some(rest) = api.strip_prefix("me/drive/items/") else {
         return error(400, "invalidRequest", None);
     };
@@ -739,10 +758,36 @@ fn patch_item(st: &mut State, req: &Request, id: &str) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(st.item_json(&n))
 }
 
+fn sneak_in(st: &mut State, parent: &str, name: &str) {
+    if st.faults.sneak_in.as_ref().is_some_and(|(n, _)| n == name) {
+        let (n, bytes) = st.faults.sneak_in.take().unwrap();
+        let id = st.new_id("I");
+        let created = st.now();
+        st.nodes.insert(
+            id.clone(),
+            Node {
+                id,
+                name: n.clone(),
+                parent: Some(parent.into()),
+                folder: false,
+                description: None,
+                size: bytes.len() as u64,
+                sha256: hex::encode(Sha256::digest(&bytes)),
+                content: Some(bytes),
+                created,
+                fs_created: None,
+                mime: Some(mime_for(&n)),
+                special: None,
+            },
+        );
+    }
+}
+
 fn simple_upload(st: &mut State, req: &Request, parent: &str, name: &str) -> ResponseTemplate {
     if let Some(r) = bump(st, "simple_upload") {
         return r;
     }
+    sneak_in(st, parent, name);
     if st.faults.quota_full {
         return fixture_error(507, "error.quotaLimitReached-507.json");
     }
@@ -787,6 +832,7 @@ fn create_session(st: &mut State, req: &Request, parent: &str, name: &str) -> Re
     if let Some(r) = bump(st, "create_session") {
         return r;
     }
+    sneak_in(st, parent, name);
     if st.faults.quota_full {
         return fixture_error(507, "error.quotaLimitReached-507.json");
     }
@@ -916,6 +962,12 @@ fn put_fragment(st: &mut State, req: &Request, token: String) -> ResponseTemplat
     s.received = end + 1;
     if s.received < s.size {
         let body = session_status(s);
+        if st.faults.expire_session_after == Some(nth) {
+            st.faults.expire_session_after = None;
+            st.sessions.remove(&token);
+            log(st, 202);
+            return ResponseTemplate::new(202).set_body_json(body);
+        }
         if st.faults.fail_after_storing == Some(nth) {
             log(st, 503);
             return error(503, "serviceNotAvailable", None).insert_header("Retry-After", "1");
