@@ -1,6 +1,8 @@
 //! Export: folders as albums, image and video files as items, pages by
 //! `@odata.nextLink`, bytes by the pre-authenticated download URL.
 
+use std::collections::{HashMap, VecDeque};
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dtp_core::{
@@ -30,12 +32,53 @@ enum OdCursor {
     },
 }
 
-/// The media locator: the item id, and the download URL seen when listing.
+/// The media locator: the item id only. The pre-authenticated download URL
+/// seen when listing is a credential (anyone holding it can read the file
+/// for about an hour), so it never goes into the `MediaRef` (which importers
+/// may write or log); it waits in [`DownloadUrls`] instead.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct MediaKey {
+    #[serde(rename = "onedrive")]
     id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    url: Option<String>,
+}
+
+/// Download URLs seen in listings, by item id, until their item is opened
+/// (each is used once). Bounded: past [`DownloadUrls::CAP`] entries the
+/// oldest are dropped and their items are fetched through `/content`.
+#[derive(Default)]
+pub(crate) struct DownloadUrls {
+    urls: HashMap<String, String>,
+    order: VecDeque<String>,
+}
+
+impl std::fmt::Debug for DownloadUrls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URLs are credentials: only their number is shown.
+        write!(f, "DownloadUrls({})", self.urls.len())
+    }
+}
+
+impl DownloadUrls {
+    const CAP: usize = 4096;
+
+    fn put(&mut self, id: &str, url: &str) {
+        if self.urls.insert(id.to_string(), url.to_string()).is_none() {
+            self.order.push_back(id.to_string());
+        }
+        while self.order.len() > Self::CAP {
+            if let Some(old) = self.order.pop_front() {
+                self.urls.remove(&old);
+            }
+        }
+    }
+
+    fn take(&mut self, id: &str) -> Option<String> {
+        let url = self.urls.remove(id)?;
+        if let Some(i) = self.order.iter().position(|x| x == id) {
+            self.order.remove(i);
+        }
+        Some(url)
+    }
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -97,7 +140,6 @@ pub(crate) fn to_media_item(item: &DriveItem, album: Option<&str>) -> Option<Med
     let kind = media_kind(item)?;
     let key = MediaKey {
         id: item.id.clone(),
-        url: item.download_url.clone(),
     };
     let mut content = MediaRef::new(serde_json::to_string(&key).ok()?);
     if let Some(size) = item.size {
@@ -221,6 +263,11 @@ impl OneDrivePhotos {
                     },
                 )?);
             } else if let Some(m) = to_media_item(item, album.as_deref()) {
+                if let Some(url) = &item.download_url
+                    && let Ok(mut cache) = self.download_urls.lock()
+                {
+                    cache.put(&item.id, url);
+                }
                 out = out.with_item(m);
             }
         }
@@ -235,7 +282,12 @@ impl OneDrivePhotos {
     }
 
     async fn stream_from(&self, auth: &AuthData, key: &MediaKey) -> Result<ByteStream> {
-        if let Some(url) = &key.url {
+        let cached = self
+            .download_urls
+            .lock()
+            .ok()
+            .and_then(|mut c| c.take(&key.id));
+        if let Some(url) = &cached {
             match self.http.open(url, None).await {
                 Ok(Opened::Stream { stream, .. }) => return Ok(stream),
                 Ok(Opened::Redirect(to)) => return self.follow(&to).await,
@@ -313,9 +365,8 @@ impl Exporter<MediaData> for OneDrivePhotos {
         auth: &AuthData,
         media: &MediaRef,
     ) -> Result<ByteStream> {
-        let key: MediaKey = serde_json::from_str(&media.key).map_err(|_| {
-            Error::invalid_data(format!("not a OneDrive media key: `{}`", media.key))
-        })?;
+        let key: MediaKey = serde_json::from_str(&media.key)
+            .map_err(|_| Error::invalid_data("not a OneDrive media key"))?;
         self.stream_from(auth, &key).await
     }
 
@@ -357,7 +408,10 @@ mod tests {
         assert_eq!(img.content.size, Some(11));
         let key: MediaKey = serde_json::from_str(&img.content.key).unwrap();
         assert_eq!(key.id, "I-1");
-        assert!(key.url.unwrap().contains("tempauth"));
+        assert!(
+            !img.content.key.contains("tempauth"),
+            "a credential in the key"
+        );
 
         let p2 = fixture("get-me-drive-items-children.page2.json");
         let vid = to_media_item(&p2.value[0], None).unwrap();
@@ -376,6 +430,20 @@ mod tests {
         let album = to_album(&p1.value[0]);
         assert_eq!(album.title, "Holidays 2023");
         assert_eq!(album.description.as_deref(), Some("Trip to the sea"));
+    }
+
+    #[test]
+    fn download_url_cache_is_bounded_and_single_use() {
+        let mut c = DownloadUrls::default();
+        for i in 0..DownloadUrls::CAP + 10 {
+            c.put(&i.to_string(), &format!("u{i}"));
+        }
+        assert_eq!(c.urls.len(), DownloadUrls::CAP);
+        assert_eq!(c.take("0"), None, "the oldest were dropped");
+        let last = (DownloadUrls::CAP + 9).to_string();
+        assert_eq!(c.take(&last).as_deref(), Some(format!("u{last}").as_str()));
+        assert_eq!(c.take(&last), None);
+        assert!(!format!("{c:?}").contains('u'));
     }
 
     #[test]

@@ -16,7 +16,9 @@
 //! Bytes are streamed from the item's pre-authenticated
 //! `@microsoft.graph.downloadUrl` without the bearer token; if that URL has
 //! expired (it lives about an hour) the item's `/content` is asked with the
-//! token and its `302 Found` followed, again without the token. Capture time
+//! token and its `302 Found` followed, again without the token. The download
+//! URL is a credential: it is kept in memory (bounded, used once), never in
+//! the item's `MediaRef`, which holds only the item id. Capture time
 //! comes from the `photo` facet (`takenDateTime`, UTC), else from a
 //! `fileSystemInfo.createdDateTime` a client set (one differing from the
 //! item's own creation time); width, height and duration from the `image`
@@ -215,6 +217,7 @@ pub struct OneDrivePhotos {
     pub(crate) config: OneDriveConfig,
     pub(crate) http: http::Http,
     pub(crate) import_state: std::sync::Arc<import::ImportState>,
+    pub(crate) download_urls: std::sync::Arc<std::sync::Mutex<export::DownloadUrls>>,
 }
 
 impl OneDrivePhotos {
@@ -225,6 +228,7 @@ impl OneDrivePhotos {
             config,
             http,
             import_state: Default::default(),
+            download_urls: Default::default(),
         })
     }
 

@@ -196,9 +196,10 @@ impl State {
         if n.folder {
             v["folder"] = json!({ "childCount": self.children(&n.id).len() });
         } else {
+            // No `hashes`: Personal drives give a SHA-1 the fake cannot
+            // compute without another crate, and the adapter reads none.
             v["file"] = json!({
                 "mimeType": n.mime.clone().unwrap_or_else(|| "application/octet-stream".into()),
-                "hashes": { "sha1Hash": "0000000000000000000000000000000000000000" }
             });
             v["@microsoft.graph.downloadUrl"] = json!(format!(
                 "{}/download/{}?tempauth={}",
