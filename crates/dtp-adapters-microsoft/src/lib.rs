@@ -21,12 +21,19 @@
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
+pub mod calendar;
 pub mod client;
+pub mod contacts;
 pub mod error;
 pub mod ext;
+pub mod tasks;
+pub mod tz;
 
+pub use calendar::OutlookCalendar;
 pub use client::{GraphClient, GraphConfig, GraphRequest, GraphResponse, Page};
+pub use contacts::OutlookContacts;
 pub use error::GraphError;
+pub use tasks::MicrosoftTodo;
 
 // Data types of this branch are declared above this line.
 

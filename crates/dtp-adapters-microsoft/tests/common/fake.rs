@@ -229,22 +229,31 @@ fn passes(item: &Item, filter: Option<&str>) -> Result<bool, ()> {
     Err(())
 }
 
-fn expand_id(expand: Option<&str>) -> Option<String> {
-    let e = expand?;
+fn expand_ids(expand: Option<&str>) -> Vec<String> {
+    let Some(e) = expand else { return Vec::new() };
     if !e.starts_with("singleValueExtendedProperties(") {
-        return None;
+        return Vec::new();
     }
-    literal_after(e, "id eq")
+    let mut out = Vec::new();
+    let mut rest = e;
+    while let Some(at) = rest.find("id eq") {
+        if let Some(v) = literal_after(rest, "id eq") {
+            out.push(v);
+        }
+        rest = &rest[at + 5..];
+    }
+    out
 }
 
 fn render(item: &Item, expand: Option<&str>) -> Value {
     let mut m = item.body.clone();
     m.insert("id".into(), Value::from(item.id.clone()));
-    if let Some(id) = expand_id(expand) {
+    let ids = expand_ids(expand);
+    if !ids.is_empty() {
         let props: Vec<Value> = item
             .ext
             .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(&id))
+            .filter(|(k, _)| ids.iter().any(|id| k.eq_ignore_ascii_case(id)))
             .map(|(k, v)| json!({"id": k, "value": v}))
             .collect();
         if !props.is_empty() {
@@ -278,7 +287,10 @@ impl GraphFake {
             ser.append_pair("$skip", &(skip + top).to_string());
             body["@odata.nextLink"] = Value::from(format!(
                 "{}{}?{}",
-                req.url.origin().ascii_serialization(),
+                url::Url::parse(&self.base)
+                    .unwrap()
+                    .origin()
+                    .ascii_serialization(),
                 req.url.path(),
                 ser.finish()
             ));
@@ -300,7 +312,13 @@ impl GraphFake {
         let mut out = Vec::new();
         for it in all.iter().filter(|i| parent.is_none_or(|p| i.parent == p)) {
             match passes(it, q.get("$filter")) {
-                Ok(true) => out.push(render(it, q.get("$expand"))),
+                Ok(true) => {
+                    let mut v = render(it, q.get("$expand"));
+                    if kind == "event" || kind == "eventInstance" {
+                        event_view(&mut v, &it.id);
+                    }
+                    out.push(v)
+                }
                 Ok(false) => {}
                 Err(()) => {
                     return error(
@@ -494,8 +512,192 @@ impl GraphFake {
         }
     }
 
-    /// Calendar, To Do and mail routes (extended by later modules).
+    /// Calendar, To Do and mail routes.
     fn route_more(
+        &self,
+        req: &Request,
+        q: &Query,
+        s: &mut State,
+        m: &str,
+        segs: &[&str],
+    ) -> ResponseTemplate {
+        match (m, segs) {
+            // ---- calendars (https://learn.microsoft.com/en-us/graph/api/resources/calendar)
+            ("GET", ["me", "calendars"]) => self.list(req, q, s, "calendar", None, true),
+            ("POST", ["me", "calendars"]) => {
+                let name = serde_json::from_slice::<Value>(&req.body)
+                    .ok()
+                    .and_then(|v| v["name"].as_str().map(str::to_string));
+                let Some(name) = name else {
+                    return error(400, "ErrorInvalidRequest", "name is required.");
+                };
+                if s.containers
+                    .get("calendar")
+                    .is_some_and(|v| v.iter().any(|c| c.body["name"] == name.as_str()))
+                {
+                    return error(
+                        409,
+                        "ErrorFolderExists",
+                        "A folder with the specified name already exists.",
+                    );
+                }
+                self.create(s, "calendar", "", &req.body, true)
+            }
+            ("GET", ["me", "calendars", id, "events"]) => {
+                if !Self::has_container(s, "calendar", id) {
+                    return not_found();
+                }
+                self.list(req, q, s, "event", Some(id), false)
+            }
+            ("POST", ["me", "calendars", id, "events"]) => {
+                if !Self::has_container(s, "calendar", id) {
+                    return not_found();
+                }
+                let Ok(mut v) = serde_json::from_slice::<Value>(&req.body) else {
+                    return error(400, "RequestBodyRead", "Invalid JSON in the request body.");
+                };
+                if let Err(msg) = check_event(&mut v) {
+                    return error(400, "ErrorInvalidRequest", &msg);
+                }
+                let body = serde_json::to_vec(&v).unwrap();
+                let id = id.to_string();
+                self.create(s, "event", &id, &body, false)
+            }
+            ("GET", ["me", "events", id, "instances"]) => {
+                if q.get("startDateTime").is_none() || q.get("endDateTime").is_none() {
+                    return error(
+                        400,
+                        "ErrorInvalidParameter",
+                        "This request requires a time window specified by the query string parameters StartDateTime and EndDateTime.",
+                    );
+                }
+                self.list(req, q, s, "eventInstance", Some(id), false)
+            }
+            _ => self.route_todo(req, q, s, m, segs),
+        }
+    }
+
+    /// To Do and mail routes.
+    fn route_todo(
+        &self,
+        req: &Request,
+        q: &Query,
+        s: &mut State,
+        m: &str,
+        segs: &[&str],
+    ) -> ResponseTemplate {
+        match (m, segs) {
+            // ---- To Do (https://learn.microsoft.com/en-us/graph/api/resources/todo-overview)
+            ("GET", ["me", "todo", "lists"]) => self.list(req, q, s, "todoList", None, true),
+            ("POST", ["me", "todo", "lists"]) => {
+                let ok = serde_json::from_slice::<Value>(&req.body)
+                    .ok()
+                    .is_some_and(|v| v["displayName"].is_string());
+                if !ok {
+                    return error(400, "invalidRequest", "displayName is required.");
+                }
+                self.create(s, "todoList", "", &req.body, true)
+            }
+            ("GET", ["me", "todo", "lists", l, "tasks"]) => {
+                if !Self::has_container(s, "todoList", l) {
+                    return not_found();
+                }
+                let expand = q.get("$expand").unwrap_or("").to_string();
+                let checklist: Vec<Item> =
+                    s.items.get("checklistItem").cloned().unwrap_or_default();
+                // Rendered with the expansions To Do supports.
+                let all: Vec<Item> = s.items.get("todoTask").cloned().unwrap_or_default();
+                let mut out = Vec::new();
+                for it in all.iter().filter(|i| i.parent == *l) {
+                    let mut v = render(it, None);
+                    if !expand.contains("linkedResources") {
+                        v.as_object_mut().unwrap().remove("linkedResources");
+                    }
+                    if expand.contains("checklistItems") {
+                        let items: Vec<Value> = checklist
+                            .iter()
+                            .filter(|c| c.parent == it.id)
+                            .map(|c| render(c, None))
+                            .collect();
+                        v["checklistItems"] = Value::from(items);
+                    }
+                    out.push(v);
+                }
+                if s.failure == Some(Failure::TruncatedJson) {
+                    return ResponseTemplate::new(200)
+                        .insert_header("content-type", "application/json")
+                        .set_body_string("{\"value\":[{\"id\":\"AAMk");
+                }
+                self.page(req, q, out)
+            }
+            ("POST", ["me", "todo", "lists", l, "tasks"]) => {
+                if !Self::has_container(s, "todoList", l) {
+                    return not_found();
+                }
+                let Ok(mut v) = serde_json::from_slice::<Value>(&req.body) else {
+                    return error(400, "invalidRequest", "Invalid JSON.");
+                };
+                if !v["title"].is_string() {
+                    return error(400, "invalidRequest", "title is required.");
+                }
+                if let Some(st) = v["status"].as_str()
+                    && ![
+                        "notStarted",
+                        "inProgress",
+                        "completed",
+                        "waitingOnOthers",
+                        "deferred",
+                    ]
+                    .contains(&st)
+                {
+                    return error(400, "invalidRequest", "Invalid status.");
+                }
+                if let Some(lr) = v.get_mut("linkedResources").and_then(Value::as_array_mut) {
+                    for (i, r) in lr.iter_mut().enumerate() {
+                        r["id"] = Value::from(format!("lr{i}"));
+                    }
+                }
+                let body = serde_json::to_vec(&v).unwrap();
+                let l = l.to_string();
+                self.create(s, "todoTask", &l, &body, false)
+            }
+            ("GET", ["me", "todo", "lists", l, "tasks", t, "checklistItems"]) => {
+                let known = s
+                    .items
+                    .get("todoTask")
+                    .is_some_and(|v| v.iter().any(|i| i.id == *t && i.parent == *l));
+                if !known {
+                    return not_found();
+                }
+                self.list(req, q, s, "checklistItem", Some(t), false)
+            }
+            ("POST", ["me", "todo", "lists", l, "tasks", t, "checklistItems"]) => {
+                let known = s
+                    .items
+                    .get("todoTask")
+                    .is_some_and(|v| v.iter().any(|i| i.id == *t && i.parent == *l));
+                if !known {
+                    return not_found();
+                }
+                let Ok(mut v) = serde_json::from_slice::<Value>(&req.body) else {
+                    return error(400, "invalidRequest", "Invalid JSON.");
+                };
+                if !v["displayName"].is_string() {
+                    return error(400, "invalidRequest", "displayName is required.");
+                }
+                if v["isChecked"] == true && v.get("checkedDateTime").is_none() {
+                    v["checkedDateTime"] = Value::from("2025-01-01T00:00:00Z");
+                }
+                let body = serde_json::to_vec(&v).unwrap();
+                let t = t.to_string();
+                self.create(s, "checklistItem", &t, &body, false)
+            }
+            _ => self.route_mail(req, q, s, m, segs),
+        }
+    }
+
+    /// Mail routes.
+    fn route_mail(
         &self,
         _req: &Request,
         _q: &Query,
@@ -511,4 +713,79 @@ impl Respond for GraphFake {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         self.route(req)
     }
+}
+
+/// What Graph requires of a created event, and its defaults.
+fn check_event(v: &mut Value) -> Result<(), String> {
+    for k in ["start", "end"] {
+        let dt = v[k]["dateTime"]
+            .as_str()
+            .ok_or(format!("{k} is required"))?;
+        let zone = v[k]["timeZone"]
+            .as_str()
+            .ok_or(format!("{k}.timeZone is required"))?;
+        let t = chrono::NaiveDateTime::parse_from_str(dt, "%Y-%m-%dT%H:%M:%S%.f")
+            .map_err(|_| format!("{k}.dateTime is malformed"))?;
+        if dtp_adapters_microsoft::tz::local_to_utc(t, zone).is_none() {
+            return Err(format!("{k}.timeZone {zone} is not supported"));
+        }
+        if v["isAllDay"] == true && t.time() != chrono::NaiveTime::MIN {
+            return Err("all-day events must start and end at midnight".into());
+        }
+    }
+    if v.get("attendees")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+    {
+        return Err("this fake refuses attendees: Graph would send invitations".into());
+    }
+    let m = v.as_object_mut().unwrap();
+    m.entry("isReminderOn").or_insert(Value::from(true));
+    if m["isReminderOn"] == true {
+        m.entry("reminderMinutesBeforeStart")
+            .or_insert(Value::from(15));
+    }
+    m.entry("isAllDay").or_insert(Value::from(false));
+    Ok(())
+}
+
+/// An event as Graph returns it with `Prefer: outlook.timezone="UTC"`:
+/// times in UTC, the zone given at creation in `originalStartTimeZone`.
+fn event_view(v: &mut Value, id: &str) {
+    let all_day = v["isAllDay"] == true;
+    for (k, orig) in [
+        ("start", "originalStartTimeZone"),
+        ("end", "originalEndTimeZone"),
+    ] {
+        let (Some(dt), Some(zone)) = (v[k]["dateTime"].as_str(), v[k]["timeZone"].as_str()) else {
+            continue;
+        };
+        let zone = zone.to_string();
+        let Ok(t) = chrono::NaiveDateTime::parse_from_str(dt, "%Y-%m-%dT%H:%M:%S%.f") else {
+            continue;
+        };
+        let utc = if all_day {
+            t
+        } else {
+            dtp_adapters_microsoft::tz::local_to_utc(t, &zone).unwrap_or(t)
+        };
+        v[k] = json!({"dateTime": dtp_adapters_microsoft::calendar::fmt_graph_time(utc), "timeZone": "UTC"});
+        if v.get(orig).is_none() {
+            v[orig] = Value::from(zone);
+        }
+    }
+    if v.get("type").is_none() {
+        v["type"] = Value::from(if v.get("recurrence").is_some_and(|r| !r.is_null()) {
+            "seriesMaster"
+        } else {
+            "singleInstance"
+        });
+    }
+    if v.get("iCalUId").is_none() {
+        v["iCalUId"] = Value::from(format!("040000008200E00074C5B7101A82E008{}", hex_of(id)));
+    }
+}
+
+fn hex_of(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02X}")).collect()
 }

@@ -39,3 +39,29 @@ fn fill(v: &mut Value, vars: &[(&str, &str)]) {
     }
 }
 pub mod fake;
+
+use std::sync::Arc;
+
+use dtp_adapters_microsoft::{GraphClient, GraphConfig};
+use dtp_core::{AuthData, OAuthTokens};
+
+/// A client at `fake`'s server with a private concurrency limit.
+pub fn client_for(fake: &fake::GraphFake) -> GraphClient {
+    GraphClient::with_private_limit(GraphConfig::new().with_base_url(&fake.base).unwrap()).unwrap()
+}
+
+/// OAuth credentials with access token `token`.
+pub fn auth(token: &str) -> AuthData {
+    AuthData::OAuth2(OAuthTokens::new(token))
+}
+
+/// A fresh mailbox (throttling its first request) and a value built on it.
+pub async fn fresh<T>(
+    make: impl Fn(GraphClient) -> T,
+) -> (wiremock::MockServer, fake::GraphFake, Arc<T>) {
+    let (server, fake) = fake::GraphFake::start("at-conformance", true).await;
+    let v = Arc::new(make(client_for(&fake)));
+    (server, fake, v)
+}
+pub mod e2e;
+pub mod target;
