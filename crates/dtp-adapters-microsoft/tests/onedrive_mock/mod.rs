@@ -61,7 +61,8 @@ pub struct Node {
 struct Session {
     parent: String,
     name: String,
-    size: u64,
+    /// The total, from `fileSize` or the first fragment.
+    size: Option<u64>,
     received: u64,
     hasher: Sha256,
     content: Option<Vec<u8>>,
@@ -846,10 +847,9 @@ fn create_session(st: &mut State, req: &Request, parent: &str, name: &str) -> Re
     if conflict == "fail" && st.child_named(parent, name).is_some() {
         return fixture_error(409, "error.nameAlreadyExists-409.json");
     }
-    let Some(size) = item["fileSize"].as_u64() else {
-        // The fake needs fileSize to know the total before the last fragment.
-        return error(400, "invalidRequest", None);
-    };
+    // fileSize is optional (OneDrive Personal's early quota check); without
+    // it the total comes with the first fragment's Content-Range.
+    let size = item["fileSize"].as_u64();
     let token = st.new_id("S");
     st.sessions_created += 1;
     st.sessions.insert(
@@ -860,7 +860,7 @@ fn create_session(st: &mut State, req: &Request, parent: &str, name: &str) -> Re
             size,
             received: 0,
             hasher: Sha256::new(),
-            content: (size <= st.keep_limit).then(Vec::new),
+            content: (size.unwrap_or(0) <= st.keep_limit).then(Vec::new),
             description: item["description"].as_str().map(str::to_string),
             fs_created: item["fileSystemInfo"]["createdDateTime"]
                 .as_str()
@@ -876,8 +876,11 @@ fn create_session(st: &mut State, req: &Request, parent: &str, name: &str) -> Re
 }
 
 fn session_status(s: &Session) -> Value {
-    json!({ "expirationDateTime": "2030-01-01T00:00:00Z",
-            "nextExpectedRanges": [format!("{}-{}", s.received, s.size - 1)] })
+    let range = match s.size {
+        Some(size) => format!("{}-{}", s.received, size - 1),
+        None => format!("{}-", s.received),
+    };
+    json!({ "expirationDateTime": "2030-01-01T00:00:00Z", "nextExpectedRanges": [range] })
 }
 
 fn upload_url(st: &mut State, req: &Request, method: &str, token: String) -> ResponseTemplate {
@@ -928,7 +931,7 @@ fn put_fragment(st: &mut State, req: &Request, token: String) -> ResponseTemplat
         log(st, 404);
         return error(404, "itemNotFound", Some("uploadSessionNotFound"));
     };
-    if total != s.size || end < start || end + 1 - start != len {
+    if s.size.is_some_and(|size| size != total) || end < start || end + 1 - start != len {
         log(st, 400);
         return error(400, "invalidRequest", Some("fragmentLengthMismatch"));
     }
@@ -947,7 +950,14 @@ fn put_fragment(st: &mut State, req: &Request, token: String) -> ResponseTemplat
     }
     st.fragment_count += 1;
     let nth = st.fragment_count;
+    let keep_limit = st.keep_limit;
     let s = st.sessions.get_mut(&token).unwrap();
+    if s.size.is_none() {
+        s.size = Some(total);
+        if total > keep_limit {
+            s.content = None;
+        }
+    }
     s.fragments += 1;
     if st.faults.lose_fragment == Some(nth) {
         // Acknowledged, then reported missing: the bytes are not kept.
@@ -961,7 +971,7 @@ fn put_fragment(st: &mut State, req: &Request, token: String) -> ResponseTemplat
         c.extend_from_slice(&req.body);
     }
     s.received = end + 1;
-    if s.received < s.size {
+    if s.received < total {
         let body = session_status(s);
         if st.faults.expire_session_after == Some(nth) {
             st.faults.expire_session_after = None;
@@ -1003,7 +1013,7 @@ fn put_fragment(st: &mut State, req: &Request, token: String) -> ResponseTemplat
         parent: Some(s.parent.clone()),
         folder: false,
         description: s.description.clone(),
-        size: s.size,
+        size: total,
         sha256: hex::encode(s.hasher.finalize()),
         content: s.content,
         created,
