@@ -1,6 +1,26 @@
 //! Microsoft Graph adapters for dtp-rs: Outlook contacts, calendar, mail,
 //! Microsoft To Do, and OneDrive photos and videos.
 //!
+//! | type | model | containers | items | idempotency key at Graph |
+//! |---|---|---|---|---|
+//! | [`OutlookContacts`] | contacts | every contact folder (default, top level, child folders) | contacts | extended property (UID or source id) |
+//! | [`OutlookCalendar`] | calendar | calendars | single events and series masters with their exceptions | extended property (UID) + `transactionId` |
+//! | [`MicrosoftTodo`] | tasks | To Do lists | tasks; checklist items as subtasks | `linkedResource.externalId` |
+//! | [`OutlookMail`] | mail | the folder tree | messages as MIME (`$value`) | extended property (Message-ID + SHA-256) |
+//!
+//! Each type's module documents its mapping, what Graph cannot hold, and
+//! where Graph forces something (mail imported from MIME is a draft with
+//! the import time as received date: see [`mail`]; attendees are not sent
+//! as Graph attendees because Graph would invite them: see [`calendar`]).
+//! Build one with a [`GraphClient`]:
+//!
+//! ```
+//! use dtp_adapters_microsoft::{GraphClient, GraphConfig, OutlookContacts};
+//! let client = GraphClient::new(GraphConfig::new().with_account("ada@example.org")).unwrap();
+//! let contacts = OutlookContacts::new(client);
+//! # let _ = contacts;
+//! ```
+//!
 //! Shared by every data type:
 //!
 //! * [`client`]: the Graph HTTP client ([`GraphClient`]): configurable base
@@ -26,6 +46,7 @@ pub mod client;
 pub mod contacts;
 pub mod error;
 pub mod ext;
+pub mod mail;
 pub mod tasks;
 pub mod tz;
 
@@ -33,6 +54,7 @@ pub use calendar::OutlookCalendar;
 pub use client::{GraphClient, GraphConfig, GraphRequest, GraphResponse, Page};
 pub use contacts::OutlookContacts;
 pub use error::GraphError;
+pub use mail::OutlookMail;
 pub use tasks::MicrosoftTodo;
 
 // Data types of this branch are declared above this line.

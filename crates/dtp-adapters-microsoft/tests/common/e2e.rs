@@ -63,20 +63,19 @@ pub async fn snapshot<M: SampleModel>(
     assert_eq!(r.state, JobState::Complete, "{r}");
     let dest = sink.destination();
     let containers: Vec<M::Container> = dest.containers().into_iter().map(|(_, c)| c).collect();
+    let strip = |v: &mut Value| strip_fields(v, M::ID_FIELDS);
+    let norm_container = |c: &M::Container| {
+        let mut v = serde_json::to_value(c).unwrap();
+        strip(&mut v);
+        normalize(&mut v);
+        v.to_string()
+    };
+    // Items name their containers by the normalized container record.
     let names: HashMap<String, String> = containers
         .iter()
-        .map(|c| (c.source_id().to_string(), c.display_name().to_string()))
+        .map(|c| (c.source_id().to_string(), norm_container(c)))
         .collect();
-    let strip = |v: &mut Value| strip_fields(v, M::ID_FIELDS);
-    let mut cs: Vec<String> = containers
-        .iter()
-        .map(|c| {
-            let mut v = serde_json::to_value(c).unwrap();
-            strip(&mut v);
-            normalize(&mut v);
-            v.to_string()
-        })
-        .collect();
+    let mut cs: Vec<String> = containers.iter().map(norm_container).collect();
     let mut is: Vec<String> = dest
         .items()
         .into_iter()

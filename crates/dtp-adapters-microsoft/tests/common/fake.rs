@@ -117,6 +117,8 @@ impl GraphFake {
                 ("AAMkDrafts=", "Drafts"),
                 ("AAMkSentItems=", "Sent Items"),
                 ("AAMkDeletedItems=", "Deleted Items"),
+                ("AAMkJunkEmail=", "Junk Email"),
+                ("AAMkArchive=", "Archive"),
             ] {
                 s.containers.entry("mailFolder").or_default().push(Item {
                     id: id.into(),
@@ -696,16 +698,217 @@ impl GraphFake {
         }
     }
 
-    /// Mail routes.
+    /// Mail routes (https://learn.microsoft.com/en-us/graph/api/resources/mail-api-overview).
     fn route_mail(
         &self,
-        _req: &Request,
-        _q: &Query,
-        _s: &mut State,
-        _m: &str,
-        _segs: &[&str],
+        req: &Request,
+        q: &Query,
+        s: &mut State,
+        m: &str,
+        segs: &[&str],
     ) -> ResponseTemplate {
-        error(400, "BadRequest", "Resource not found for the segment.")
+        match (m, segs) {
+            ("GET", ["me", "mailFolders"]) => self.mail_folders(req, q, s, "AAMkMsgRoot="),
+            ("POST", ["me", "mailFolders"]) => self.new_mail_folder(req, s, "AAMkMsgRoot="),
+            ("GET", ["me", "mailFolders", id]) => {
+                let id = well_known_folder(id);
+                match s
+                    .containers
+                    .get("mailFolder")
+                    .and_then(|v| v.iter().find(|f| f.id == id))
+                {
+                    Some(f) => ResponseTemplate::new(200).set_body_json(mail_folder_view(f, s)),
+                    None => not_found(),
+                }
+            }
+            ("GET", ["me", "mailFolders", id, "childFolders"]) => {
+                let id = well_known_folder(id);
+                if !Self::has_container(s, "mailFolder", &id) {
+                    return not_found();
+                }
+                self.mail_folders(req, q, s, &id)
+            }
+            ("POST", ["me", "mailFolders", id, "childFolders"]) => {
+                let id = well_known_folder(id);
+                if !Self::has_container(s, "mailFolder", &id) {
+                    return not_found();
+                }
+                self.new_mail_folder(req, s, &id)
+            }
+            ("GET", ["me", "mailFolders", id, "messages"]) => {
+                let id = well_known_folder(id);
+                if !Self::has_container(s, "mailFolder", &id) {
+                    return not_found();
+                }
+                self.list(req, q, s, "message", Some(&id), false)
+            }
+            ("GET", ["me", "messages"]) => self.list(req, q, s, "message", None, false),
+            ("POST", ["me", "messages"]) => {
+                let ct = req
+                    .headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                if !ct.starts_with("text/plain") {
+                    return error(
+                        400,
+                        "ErrorInvalidRequest",
+                        "this fake creates messages from MIME only",
+                    );
+                }
+                match s.failure {
+                    Some(Failure::QuotaOnCreate) => {
+                        return error(507, "quotaLimitReached", "Insufficient Space Available");
+                    }
+                    Some(Failure::MailboxFullOnCreate) => {
+                        return error(
+                            403,
+                            "ErrorQuotaExceeded",
+                            "Cannot save changes made to an item to store.",
+                        );
+                    }
+                    _ => {}
+                }
+                use base64::Engine;
+                let text: String = String::from_utf8_lossy(&req.body)
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect();
+                let Ok(mime) = base64::engine::general_purpose::STANDARD.decode(text.as_bytes())
+                else {
+                    return error(
+                        400,
+                        "ErrorMimeContentInvalidBase64String",
+                        "Invalid base64 string for MIME content.",
+                    );
+                };
+                let mid = dtp_adapters_microsoft::mail::message_id(&mime)
+                    .unwrap_or_else(|| format!("<generated-{}@fake.outlook.com>", s.next + 1));
+                let id = s.id("message");
+                let body = json!({
+                    "parentFolderId": "AAMkDrafts=", "isDraft": true, "isRead": true,
+                    "receivedDateTime": "2026-11-28T00:00:00Z", "internetMessageId": mid,
+                    "flag": {"flagStatus": "notFlagged"}, "categories": []
+                });
+                let item = Item {
+                    id,
+                    parent: "AAMkDrafts=".into(),
+                    body: body.as_object().unwrap().clone(),
+                    ext: BTreeMap::new(),
+                    mime: Some(mime),
+                };
+                let out = render(&item, None);
+                s.creates += 1;
+                s.items.entry("message").or_default().push(item);
+                ResponseTemplate::new(201).set_body_json(out)
+            }
+            ("PATCH", ["me", "messages", id]) => {
+                let Ok(Value::Object(mut patch)) = serde_json::from_slice::<Value>(&req.body)
+                else {
+                    return error(400, "RequestBodyRead", "Invalid JSON.");
+                };
+                let Some(item) = s
+                    .items
+                    .get_mut("message")
+                    .and_then(|v| v.iter_mut().find(|i| i.id == *id))
+                else {
+                    return not_found();
+                };
+                if let Some(Value::Array(props)) = patch.remove("singleValueExtendedProperties") {
+                    for p in props {
+                        if let (Some(k), Some(v)) = (p["id"].as_str(), p["value"].as_str()) {
+                            item.ext.insert(k.into(), v.into());
+                        }
+                    }
+                }
+                // PidTagMessageFlags is read-only after the first save: isDraft cannot change.
+                patch.remove("isDraft");
+                for (k, v) in patch {
+                    item.body.insert(k, v);
+                }
+                let out = render(item, None);
+                ResponseTemplate::new(200).set_body_json(out)
+            }
+            ("POST", ["me", "messages", id, "move"]) => {
+                let dest = serde_json::from_slice::<Value>(&req.body)
+                    .ok()
+                    .and_then(|v| v["destinationId"].as_str().map(well_known_folder));
+                let Some(dest) = dest else {
+                    return error(400, "ErrorInvalidRequest", "destinationId is required.");
+                };
+                if !Self::has_container(s, "mailFolder", &dest) {
+                    return not_found();
+                }
+                let new_id = s.id("message");
+                let Some(item) = s
+                    .items
+                    .get_mut("message")
+                    .and_then(|v| v.iter_mut().find(|i| i.id == *id))
+                else {
+                    return not_found();
+                };
+                // A move gives the message a new id.
+                item.id = new_id;
+                item.parent = dest.clone();
+                item.body.insert("parentFolderId".into(), Value::from(dest));
+                let out = render(item, None);
+                ResponseTemplate::new(201).set_body_json(out)
+            }
+            ("GET", ["me", "messages", id, "$value"]) => {
+                match s
+                    .items
+                    .get("message")
+                    .and_then(|v| v.iter().find(|i| i.id == *id))
+                    .and_then(|i| i.mime.clone())
+                {
+                    Some(mime) => ResponseTemplate::new(200)
+                        .insert_header("content-type", "text/plain")
+                        .set_body_bytes(mime),
+                    None => not_found(),
+                }
+            }
+            _ => error(400, "BadRequest", "Resource not found for the segment."),
+        }
+    }
+
+    fn mail_folders(&self, req: &Request, q: &Query, s: &State, parent: &str) -> ResponseTemplate {
+        let all: Vec<Value> = s
+            .containers
+            .get("mailFolder")
+            .map(|v| {
+                v.iter()
+                    .filter(|f| f.parent == parent)
+                    .map(|f| mail_folder_view(f, s))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if s.failure == Some(Failure::TruncatedJson) {
+            return ResponseTemplate::new(200)
+                .insert_header("content-type", "application/json")
+                .set_body_string("{\"value\":[{\"id\":\"AAMk");
+        }
+        self.page(req, q, all)
+    }
+
+    fn new_mail_folder(&self, req: &Request, s: &mut State, parent: &str) -> ResponseTemplate {
+        let name = serde_json::from_slice::<Value>(&req.body)
+            .ok()
+            .and_then(|v| v["displayName"].as_str().map(str::to_string));
+        let Some(name) = name else {
+            return error(400, "ErrorInvalidRequest", "displayName is required.");
+        };
+        let exists = s.containers.get("mailFolder").is_some_and(|v| {
+            v.iter()
+                .any(|c| c.parent == parent && c.body["displayName"] == name.as_str())
+        });
+        if exists {
+            return error(
+                409,
+                "ErrorFolderExists",
+                "A folder with the specified name already exists.",
+            );
+        }
+        self.create(s, "mailFolder", parent, &req.body, true)
     }
 }
 
@@ -788,4 +991,36 @@ fn event_view(v: &mut Value, id: &str) {
 
 fn hex_of(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02X}")).collect()
+}
+
+fn well_known_folder(id: &str) -> String {
+    match id.to_ascii_lowercase().as_str() {
+        "inbox" => "AAMkInbox=".into(),
+        "drafts" => "AAMkDrafts=".into(),
+        "sentitems" => "AAMkSentItems=".into(),
+        "deleteditems" => "AAMkDeletedItems=".into(),
+        "junkemail" => "AAMkJunkEmail=".into(),
+        "archive" => "AAMkArchive=".into(),
+        "msgfolderroot" => "AAMkMsgRoot=".into(),
+        _ => id.to_string(),
+    }
+}
+
+/// A mailFolder with its counts, as Graph computes them.
+fn mail_folder_view(f: &Item, s: &State) -> Value {
+    let mut v = render(f, None);
+    let children = s
+        .containers
+        .get("mailFolder")
+        .map_or(0, |v| v.iter().filter(|c| c.parent == f.id).count());
+    let items = s
+        .items
+        .get("message")
+        .map_or(0, |v| v.iter().filter(|m| m.parent == f.id).count());
+    v["parentFolderId"] = Value::from(f.parent.clone());
+    v["childFolderCount"] = Value::from(children);
+    v["totalItemCount"] = Value::from(items);
+    v["unreadItemCount"] = Value::from(0);
+    v["isHidden"] = Value::from(false);
+    v
 }
