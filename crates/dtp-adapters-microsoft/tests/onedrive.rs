@@ -939,8 +939,9 @@ async fn a_source_without_a_size_is_measured_then_sent_through_a_session() {
 // ---------------------------------------------------------------- live
 
 /// Against the real Graph, only with `DTP_MICROSOFT_ACCESS_TOKEN` (a token
-/// with `Files.Read`): exports the Photos folder's albums and items (bytes
-/// of at most 3 items are streamed). Skipped otherwise.
+/// with `Files.Read`; `DTP_MICROSOFT_GRAPH_URL` overrides the API root):
+/// exports the first page of the Photos folder and streams the bytes of at
+/// most 3 items. Read-only. Skipped otherwise.
 #[tokio::test]
 async fn live_onedrive_photos_export() {
     let Ok(token) = std::env::var("DTP_MICROSOFT_ACCESS_TOKEN") else {
@@ -949,7 +950,13 @@ async fn live_onedrive_photos_export() {
         );
         return;
     };
-    let od = OneDrivePhotos::new(OneDriveConfig::new().with_page_size(50)).unwrap();
+    let mut config = OneDriveConfig::new().with_page_size(50);
+    if let Ok(base) = std::env::var("DTP_MICROSOFT_GRAPH_URL") {
+        config = config
+            .with_base(&base)
+            .expect("DTP_MICROSOFT_GRAPH_URL is a URL");
+    }
+    let od = OneDrivePhotos::new(config).unwrap();
     let ctx = dtp_core::ExportContext::detached(DataType::Media);
     let auth = oauth(&token);
     let page = od
