@@ -355,9 +355,10 @@ async fn a_crash_in_the_middle_of_an_upload_session_resumes_that_session() {
     let hang = Arc::new(tokio::sync::Notify::new());
     // The server stores the 4th fragment, then the "process" dies.
     fake.with(|st| st.faults.hang_after = Some((4, hang.clone())));
-    let config = |c: OneDriveConfig| c.with_simple_upload_limit(0).with_fragment_size(UNIT);
+    // One big file through a session, small ones (same page) by simple PUT.
+    let config = |c: OneDriveConfig| c.with_simple_upload_limit(8192).with_fragment_size(UNIT);
     let size = 10 * UNIT as usize + 333;
-    let (source, want) = source_of(&["Video"], &[size]);
+    let (source, want) = source_of(&["Video"], &[size, 1000, 2000, 3000]);
     let source = Arc::new(source);
     let job;
     {
@@ -378,6 +379,7 @@ async fn a_crash_in_the_middle_of_an_upload_session_resumes_that_session() {
     let dest = adapter_with(&fake, config);
     let r = run(&store, &job, import_transfer(source, &dest, oauth(TOKEN))).await;
     assert_eq!(r.state, JobState::Complete, "{r}");
+    assert!(r.failures.is_empty(), "{r}");
     let (sessions, log, queries) =
         fake.with(|st| (st.sessions_created, st.fragments.clone(), st.status_queries));
     assert_eq!(sessions, 1, "the resumed job opened a new session");
@@ -395,8 +397,16 @@ async fn a_crash_in_the_middle_of_an_upload_session_resumes_that_session() {
         check_fragments(&fake).values().copied().collect::<Vec<_>>(),
         vec![size as u64]
     );
+    // Every item exactly once (the small ones too, whether or not the first
+    // run had uploaded them): nothing renamed, nothing missing.
     assert_eq!(files_in(&fake), want);
-    assert_eq!(r.per_type[&DataType::Media].items, 1);
+    let files = fake.with(|st| st.nodes.values().filter(|n| !n.folder).count());
+    assert_eq!(files, 4);
+    let report = TransferDriver::new(store.clone())
+        .report(&job)
+        .await
+        .unwrap();
+    assert_eq!(report.per_type[&DataType::Media].items, 4, "{report}");
 }
 
 // ---------------------------------------------------------------- export
