@@ -7,8 +7,10 @@
 //! `Prefer: outlook.body-content-type="text"` re-sent on every page. A series
 //! master's recurrence (`patternedRecurrence`) becomes an `RRULE`; its
 //! modified occurrences (`type: exception`, read with
-//! `GET /me/events/{id}/instances?startDateTime=…&endDateTime=…`) become the
-//! event's overrides. Times come back in UTC and are turned into wall-clock
+//! `GET /me/events/{id}/instances?startDateTime=…&endDateTime=…` over the
+//! series' range, five years for an endless one) become the event's
+//! overrides, and occurrences the pattern expects but the instances lack
+//! (deleted in Outlook; v1.0 lists no cancelled occurrences) its `EXDATE`s. Times come back in UTC and are turned into wall-clock
 //! times in the event's `originalStartTimeZone` / `originalEndTimeZone`
 //! (Windows names mapped to IANA ids, see [`crate::tz`]); all-day events
 //! are dates.
@@ -28,12 +30,15 @@
 //! **Attendees are not sent as Graph attendees**: "when an event is sent,
 //! the server sends invitations to all the attendees"
 //! (<https://learn.microsoft.com/en-us/graph/api/user-post-events>) and
-//! there is no switch to suppress them. The attendees, the organizer, and
-//! every other field Graph cannot hold (overrides, `EXDATE`s, an `RRULE`
+//! there is no switch to suppress them. A series' overrides become Graph
+//! exceptions (the occurrence they replace, found by `originalStart` among
+//! the series' instances, is `PATCH`ed) and its `EXDATE`s deleted
+//! occurrences (`DELETE`). The attendees, the organizer, and
+//! every other field Graph cannot hold (an `RRULE`
 //! with no Graph equivalent, a missing `DTSTART`, unknown properties…) are
 //! kept in a second extended property as JSON, which the exporter merges
 //! back: a transfer through Outlook loses nothing, while Outlook itself
-//! shows the event without attendee list and without the overrides. An
+//! shows the event without attendee list. An
 //! event without `DTSTART` (legal in iCalendar, impossible in Outlook) is
 //! stored as an all-day event on 1970-01-01 and exported without a start.
 
@@ -87,11 +92,9 @@ impl OutlookCalendar {
     }
 
     fn events_url(&self, calendar: &str) -> Result<url::Url> {
-        let expand = format!(
-            "singleValueExtendedProperties($filter=id eq {} or id eq {})",
-            crate::client::odata_string(&ext::source_key_id()),
-            crate::client::odata_string(&extra_id())
-        );
+        // The extra property holds the UID too: one expanded property (a
+        // single `id eq` filter, the documented form).
+        let expand = ext::expand(&extra_id());
         let q = ext::query(&[("$top", &PAGE.to_string()), ("$expand", &expand)]);
         self.client
             .url(&format!("me/calendars/{}/events?{q}", segment(calendar)))
@@ -730,7 +733,11 @@ fn event_body(e: &Event) -> Result<GraphEvent> {
     if let Some(rule) = e.rrule.first()
         && e.rrule.len() == 1
     {
-        g.recurrence = rrule_to_graph(rule, start.date(), start.tzid());
+        g.recurrence = rrule_to_graph(
+            rule,
+            start.date(),
+            start.tzid().map(|z| tz::to_windows(z).unwrap_or(z)),
+        );
     }
     if e.transparency == Some(Transparency::Transparent) {
         g.show_as = Some("free".into());
@@ -971,9 +978,9 @@ impl OutlookCalendar {
         auth: &AuthData,
         master: &GraphEvent,
         calendar: &str,
-    ) -> Result<Vec<Event>> {
+    ) -> Result<(Vec<Event>, Vec<DateTimeValue>)> {
         let (Some(id), Some(r)) = (&master.id, &master.recurrence) else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         };
         let start = NaiveDate::parse_from_str(&r.range.start_date, "%Y-%m-%d")
             .map_err(|_| Error::invalid_data("a recurrence without a start date"))?;
@@ -997,8 +1004,19 @@ impl OutlookCalendar {
             .client
             .url(&format!("me/events/{}/instances?{q}", segment(id)))?;
         let mut out = Vec::new();
+        let mut seen: Vec<NaiveDateTime> = Vec::new();
         loop {
             let page: crate::client::Page<GraphEvent> = self.page(auth, url).await?;
+            for inst in &page.value {
+                if let Some(t) = inst.original_start.as_deref().and_then(|os| {
+                    chrono::DateTime::parse_from_rfc3339(os)
+                        .map(|t| t.naive_utc())
+                        .ok()
+                        .or_else(|| parse_graph_time(os))
+                }) {
+                    seen.push(t);
+                }
+            }
             for inst in page
                 .value
                 .iter()
@@ -1025,7 +1043,55 @@ impl OutlookCalendar {
                 None => break,
             }
         }
-        Ok(out)
+        // Deleted occurrences: expected by the pattern, absent from the
+        // instances (v1.0 has no list of cancelled occurrences).
+        let mut exdates = Vec::new();
+        let all_day = master.is_all_day == Some(true);
+        let zone = master
+            .original_start_time_zone
+            .clone()
+            .unwrap_or_else(|| "UTC".into());
+        if let Some(first) = master
+            .start
+            .as_ref()
+            .and_then(|s| from_graph_time(s, all_day, Some(&zone)))
+        {
+            let local = match &first {
+                DateTimeValue::Date(d) => d.and_hms_opt(0, 0, 0),
+                DateTimeValue::Zoned { local, .. } => Some(*local),
+                DateTimeValue::Utc(t) | DateTimeValue::Floating(t) => Some(*t),
+                _ => None,
+            };
+            if let Some(local) = local
+                && let Some(expected) = expand(r, local, end)
+            {
+                for at in expected {
+                    let utc = if all_day {
+                        Some(at)
+                    } else {
+                        tz::local_to_utc(at, &zone)
+                    };
+                    let Some(utc) = utc else { continue };
+                    let present = seen.iter().any(|s| {
+                        if all_day {
+                            s.date() == utc.date()
+                        } else {
+                            *s == utc
+                        }
+                    });
+                    if !present {
+                        exdates.push(match &first {
+                            DateTimeValue::Date(_) => DateTimeValue::Date(at.date()),
+                            DateTimeValue::Zoned { tzid, .. } => {
+                                DateTimeValue::zoned(tzid.clone(), at)
+                            }
+                            _ => DateTimeValue::Utc(utc),
+                        });
+                    }
+                }
+            }
+        }
+        Ok((out, exdates))
     }
 }
 
@@ -1112,7 +1178,9 @@ impl Exporter<CalendarData> for OutlookCalendar {
                         let kept_overrides =
                             ext::find(&g.single_value_extended_properties, &extra_id()).is_some();
                         if !kept_overrides {
-                            ev.overrides = self.exceptions(auth, g, &calendar).await?;
+                            let (overrides, exdates) = self.exceptions(auth, g, &calendar).await?;
+                            ev.overrides = overrides;
+                            ev.exdate = exdates;
                         }
                     }
                     out = out.with_item(ev);
@@ -1135,6 +1203,107 @@ impl Exporter<CalendarData> for OutlookCalendar {
 }
 
 impl OutlookCalendar {
+    /// Turns a series' overrides into Graph exceptions (`PATCH` of the
+    /// occurrence they replace) and its `EXDATE`s into deleted occurrences
+    /// (`DELETE`), finding occurrences by `originalStart` with
+    /// `GET /me/events/{id}/instances`.
+    async fn apply_exceptions(&self, auth: &AuthData, master: &str, event: &Event) -> Result<()> {
+        let mut wanted: Vec<(bool, NaiveDateTime)> = Vec::new();
+        for o in &event.overrides {
+            if let Some(i) = o.recurrence_id.as_ref().and_then(instant) {
+                wanted.push(i);
+            }
+        }
+        for x in &event.exdate {
+            if let Some(i) = instant(x) {
+                wanted.push(i);
+            }
+        }
+        let (Some(min), Some(max)) = (
+            wanted.iter().map(|w| w.1).min(),
+            wanted.iter().map(|w| w.1).max(),
+        ) else {
+            return Ok(());
+        };
+        let q = ext::query(&[
+            (
+                "startDateTime",
+                &format!(
+                    "{}Z",
+                    (min - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%S")
+                ),
+            ),
+            (
+                "endDateTime",
+                &format!(
+                    "{}Z",
+                    (max + chrono::Duration::days(2)).format("%Y-%m-%dT%H:%M:%S")
+                ),
+            ),
+            ("$top", "100"),
+        ]);
+        let mut url = self
+            .client
+            .url(&format!("me/events/{}/instances?{q}", segment(master)))?;
+        let mut instances: Vec<GraphEvent> = Vec::new();
+        loop {
+            let page: crate::client::Page<GraphEvent> = self.page(auth, url).await?;
+            instances.extend(page.value);
+            match page.next_link {
+                Some(n) => url = self.client.link(&n)?,
+                None => break,
+            }
+        }
+        let original = |g: &GraphEvent| -> Option<NaiveDateTime> {
+            let os = g.original_start.as_deref()?;
+            chrono::DateTime::parse_from_rfc3339(os)
+                .map(|t| t.naive_utc())
+                .ok()
+                .or_else(|| parse_graph_time(os))
+        };
+        let find = |at: (bool, NaiveDateTime)| {
+            instances.iter().find(|g| {
+                original(g).is_some_and(|o| {
+                    if at.0 {
+                        o.date() == at.1.date()
+                    } else {
+                        o == at.1
+                    }
+                })
+            })
+        };
+        for o in &event.overrides {
+            let Some(at) = o.recurrence_id.as_ref().and_then(instant) else {
+                continue;
+            };
+            let Some(inst) = find(at).and_then(|g| g.id.clone()) else {
+                continue; // not an occurrence of the series (any more)
+            };
+            let b = event_body(o)?;
+            let patch = json!({
+                "subject": b.subject,
+                "body": b.body,
+                "location": b.location,
+                "start": b.start,
+                "end": b.end,
+                "isAllDay": b.is_all_day,
+            });
+            let url = self.client.url(&format!("me/events/{}", segment(&inst)))?;
+            let _: Value = self.client.patch_json(auth, url, &patch).await?;
+        }
+        for x in &event.exdate {
+            let Some(at) = instant(x) else { continue };
+            let Some(inst) = find(at).and_then(|g| g.id.clone()) else {
+                continue; // already deleted
+            };
+            let url = self.client.url(&format!("me/events/{}", segment(&inst)))?;
+            self.client
+                .execute(auth, crate::client::GraphRequest::delete(url))
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn find_calendar(&self, auth: &AuthData, name: &str) -> Result<Option<String>> {
         let url = self.client.url("me/calendars?%24top=50")?;
         let all: Vec<GraphCalendar> = self.client.get_all(auth, url, None).await?;
@@ -1221,17 +1390,25 @@ impl Importer<CalendarData> for OutlookCalendar {
         event: &Event,
     ) -> Result<String> {
         let cal = self.destination(ctx, event)?;
-        if let Some(id) = self.find_event(auth, &cal, &source_key(event)).await? {
-            return Ok(id);
-        }
         let body = event_body(event)?;
-        let url = self
-            .client
-            .url(&format!("me/calendars/{}/events", segment(&cal)))?;
-        let created: GraphEvent = self.client.post_json(auth, url, &body).await?;
-        created
-            .id
-            .ok_or_else(|| Error::invalid_data("Graph created an event without an id"))
+        let id = match self.find_event(auth, &cal, &source_key(event)).await? {
+            Some(id) => id,
+            None => {
+                let url = self
+                    .client
+                    .url(&format!("me/calendars/{}/events", segment(&cal)))?;
+                let created: GraphEvent = self.client.post_json(auth, url, &body).await?;
+                created
+                    .id
+                    .ok_or_else(|| Error::invalid_data("Graph created an event without an id"))?
+            }
+        };
+        // Exceptions and deleted occurrences, natively (idempotent: run
+        // again after a crash they find the same occurrences).
+        if body.recurrence.is_some() && (!event.overrides.is_empty() || !event.exdate.is_empty()) {
+            self.apply_exceptions(auth, &id, event).await?;
+        }
+        Ok(id)
     }
 
     async fn find_existing_container(
@@ -1256,6 +1433,83 @@ impl Importer<CalendarData> for OutlookCalendar {
     fn rate_limit(&self) -> Option<RateLimit> {
         Some(self.client.outlook_rate_limit())
     }
+}
+
+/// The wall-clock starts of a Graph recurrence's occurrences, from the
+/// master's first start `first` up to the range's end (or `horizon`);
+/// `None` for a pattern this function does not expand (several days with a
+/// relative index).
+fn expand(r: &Recurrence, first: NaiveDateTime, horizon: NaiveDate) -> Option<Vec<NaiveDateTime>> {
+    use chrono::Weekday;
+    let p = &r.pattern;
+    let interval = i64::from(p.interval.max(1));
+    let start = first.date();
+    let until = match r.range.kind.as_str() {
+        "endDate" => NaiveDate::parse_from_str(r.range.end_date.as_deref()?, "%Y-%m-%d").ok()?,
+        _ => horizon,
+    }
+    .min(horizon);
+    let count = (r.range.kind == "numbered").then_some(r.range.number_of_occurrences as usize);
+    let days: Vec<u32> = p
+        .days_of_week
+        .iter()
+        .filter_map(|d| DAYS.iter().position(|(_, n)| n.eq_ignore_ascii_case(d)))
+        .map(|i| i as u32)
+        .collect();
+    let index = p
+        .index
+        .as_deref()
+        .and_then(|n| INDEX.iter().find(|(_, x)| *x == n).map(|(i, _)| *i))
+        .unwrap_or(1);
+    if p.kind.starts_with("relative") && days.len() != 1 {
+        return None;
+    }
+    let months_between = |d: NaiveDate| {
+        i64::from(d.year() - start.year()) * 12 + i64::from(d.month()) - i64::from(start.month())
+    };
+    let relative_hit = |d: NaiveDate| {
+        if d.weekday().num_days_from_monday() != days[0] {
+            return false;
+        }
+        if index > 0 {
+            (d.day() - 1) / 7 + 1 == index as u32
+        } else {
+            d.checked_add_signed(chrono::Duration::days(7))
+                .is_none_or(|n| n.month() != d.month())
+        }
+    };
+    let mut out = Vec::new();
+    let mut d = start;
+    while d <= until && count.is_none_or(|c| out.len() < c) {
+        let hit = match p.kind.as_str() {
+            "daily" => (d - start).num_days() % interval == 0,
+            "weekly" => {
+                let weeks = (d.week(Weekday::Mon).first_day()
+                    - start.week(Weekday::Mon).first_day())
+                .num_days()
+                    / 7;
+                weeks % interval == 0 && days.contains(&d.weekday().num_days_from_monday())
+            }
+            "absoluteMonthly" => d.day() == p.day_of_month && months_between(d) % interval == 0,
+            "relativeMonthly" => months_between(d) % interval == 0 && relative_hit(d),
+            "absoluteYearly" => {
+                d.month() == p.month
+                    && d.day() == p.day_of_month
+                    && i64::from(d.year() - start.year()) % interval == 0
+            }
+            "relativeYearly" => {
+                d.month() == p.month
+                    && i64::from(d.year() - start.year()) % interval == 0
+                    && relative_hit(d)
+            }
+            _ => return None,
+        };
+        if hit {
+            out.push(d.and_time(first.time()));
+        }
+        d = d.succ_opt()?;
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -1296,18 +1550,8 @@ mod tests {
 
     #[test]
     fn documented_event_maps_with_zone_and_reminder() {
-        let g: GraphEvent = serde_json::from_value(json!({
-            "id": "AAMkE=", "subject": "Plan", "body": {"contentType": "text", "content": "Agenda"},
-            "start": {"dateTime": "2025-07-01T07:00:00.0000000", "timeZone": "UTC"},
-            "end": {"dateTime": "2025-07-01T08:00:00.0000000", "timeZone": "UTC"},
-            "originalStartTimeZone": "W. Europe Standard Time", "originalEndTimeZone": "W. Europe Standard Time",
-            "isAllDay": false, "isReminderOn": true, "reminderMinutesBeforeStart": 30,
-            "iCalUId": "040000008200E00074C5B7101A82E008", "type": "singleInstance",
-            "attendees": [{"type": "required", "status": {"response": "accepted"}, "emailAddress": {"name": "Ada", "address": "ada@example.org"}}],
-            "organizer": {"emailAddress": {"name": "Bob", "address": "bob@example.org"}},
-            "showAs": "free", "sensitivity": "private", "categories": ["Red"]
-        }))
-        .unwrap();
+        let g: GraphEvent =
+            serde_json::from_value(crate::test_fixture!("me_calendars_events.item")).unwrap();
         let e = to_model(&g, "cal").unwrap();
         assert_eq!(e.uid, "040000008200E00074C5B7101A82E008");
         let nine = d(2025, 7, 1).and_hms_opt(9, 0, 0).unwrap();
@@ -1332,6 +1576,38 @@ mod tests {
         assert_eq!(body.reminder_minutes_before_start, Some(30));
         assert!(body.attendees.is_empty());
         assert_eq!(body.single_value_extended_properties.len(), 2);
+    }
+
+    #[test]
+    fn patterns_expand_to_their_occurrences() {
+        let nine = |y, m, day| d(y, m, day).and_hms_opt(9, 0, 0).unwrap();
+        let r = rrule_to_graph("FREQ=MONTHLY;BYDAY=2TU;COUNT=3", d(2025, 1, 14), None).unwrap();
+        assert_eq!(
+            expand(&r, nine(2025, 1, 14), d(2030, 1, 1)).unwrap(),
+            [nine(2025, 1, 14), nine(2025, 2, 11), nine(2025, 3, 11)]
+        );
+        let r = rrule_to_graph("FREQ=MONTHLY;BYDAY=-1FR;COUNT=3", d(2025, 1, 31), None).unwrap();
+        assert_eq!(
+            expand(&r, nine(2025, 1, 31), d(2030, 1, 1)).unwrap(),
+            [nine(2025, 1, 31), nine(2025, 2, 28), nine(2025, 3, 28)]
+        );
+        let r = rrule_to_graph(
+            "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TH;UNTIL=20250120",
+            d(2025, 1, 6),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            expand(&r, nine(2025, 1, 6), d(2030, 1, 1)).unwrap(),
+            [nine(2025, 1, 6), nine(2025, 1, 9), nine(2025, 1, 20)]
+        );
+        let r = rrule_to_graph("FREQ=YEARLY", d(2024, 6, 15), None).unwrap();
+        assert_eq!(
+            expand(&r, nine(2024, 6, 15), d(2026, 12, 31))
+                .unwrap()
+                .len(),
+            3
+        );
     }
 
     #[test]

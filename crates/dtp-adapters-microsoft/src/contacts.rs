@@ -711,24 +711,8 @@ mod tests {
 
     #[test]
     fn documented_contact_maps_without_loss() {
-        let g: GraphContact = serde_json::from_value(json!({
-            "id": "AAMkAGI2THk0AAA=", "parentFolderId": "AQMkAGI2TAAA=",
-            "displayName": "Pavel Bansky", "givenName": "Pavel", "surname": "Bansky",
-            "middleName": "M", "title": "Dr.", "generation": "Jr.", "nickName": "Pav",
-            "initials": "P.B.", "fileAs": "Bansky, Pavel",
-            "emailAddresses": [{"address": "pavelb@contoso.onmicrosoft.com", "name": "Pavel Bansky"}],
-            "businessPhones": ["+1 732 555 0102"], "homePhones": ["+1 555 0100"], "mobilePhone": "+1 555 0199",
-            "homeAddress": {"street": "1 Main St", "city": "Springfield", "state": "IL", "countryOrRegion": "USA", "postalCode": "62701"},
-            "businessAddress": {}, "otherAddress": {},
-            "companyName": "Contoso", "department": "Sales", "jobTitle": "Manager", "profession": "Engineer",
-            "officeLocation": "B/42", "manager": "Ann", "assistantName": "Bob",
-            "businessHomePage": "https://contoso.com", "imAddresses": ["sip:pavel@contoso.com"],
-            "birthday": "1974-07-22T00:00:00Z", "spouseName": "Eva", "children": ["Tom", "Kim"],
-            "personalNotes": "likes tea", "categories": ["Friends"],
-            "yomiGivenName": "パベル", "yomiSurname": "バンスキー", "yomiCompanyName": "コントソ",
-            "singleValueExtendedProperties": [{"id": ext::source_key_id(), "value": "uid:abc-123"}]
-        }))
-        .unwrap();
+        let g: GraphContact =
+            serde_json::from_value(crate::test_fixture!("me_contacts.item")).unwrap();
         let c = g.to_model("book").unwrap();
         assert_eq!(c.uid.as_deref(), Some("abc-123"));
         assert_eq!(c.phones.len(), 3);

@@ -54,6 +54,26 @@ pub use calendar::OutlookCalendar;
 pub use client::{GraphClient, GraphConfig, GraphRequest, GraphResponse, Page};
 pub use contacts::OutlookContacts;
 pub use error::GraphError;
+
+/// Loads a fixture of `tests/fixtures/graph/` (its `_source` note removed).
+#[cfg(test)]
+#[macro_export]
+#[doc(hidden)]
+macro_rules! test_fixture {
+    ($name:literal) => {{
+        let mut v: serde_json::Value = serde_json::from_str(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/graph/",
+            $name,
+            ".json"
+        )))
+        .expect("fixture is JSON");
+        if let Some(m) = v.as_object_mut() {
+            m.remove("_source");
+        }
+        v
+    }};
+}
 pub use mail::OutlookMail;
 pub use tasks::MicrosoftTodo;
 

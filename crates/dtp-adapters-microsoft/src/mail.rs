@@ -101,11 +101,8 @@ impl OutlookMail {
     }
 
     fn messages_url(&self, folder: &str) -> Result<url::Url> {
-        let expand = format!(
-            "singleValueExtendedProperties($filter=id eq {} or id eq {})",
-            odata_string(&ext::source_key_id()),
-            odata_string(&extra_id())
-        );
+        // Only the original flags and date are needed on export.
+        let expand = ext::expand(&extra_id());
         let q = ext::query(&[
             ("$top", &PAGE.to_string()),
             (

@@ -639,16 +639,8 @@ mod tests {
 
     #[test]
     fn documented_task_with_checklist_maps() {
-        let g: GraphTask = serde_json::from_value(json!({
-            "id": "AAMkT=", "title": "Move", "status": "inProgress", "importance": "high",
-            "body": {"content": "boxes", "contentType": "text"},
-            "dueDateTime": {"dateTime": "2024-04-30T00:00:00.0000000", "timeZone": "UTC"},
-            "isReminderOn": true, "reminderDateTime": {"dateTime": "2024-04-29T08:00:00.0000000", "timeZone": "UTC"},
-            "categories": ["Home"],
-            "linkedResources": [{"applicationName": "dtp-rs", "externalId": "uid:move@example.org"}],
-            "checklistItems": [{"id": "c1", "displayName": "Van", "isChecked": true, "checkedDateTime": "2024-03-10T16:45:00Z"}]
-        }))
-        .unwrap();
+        let g: GraphTask =
+            serde_json::from_value(crate::test_fixture!("me_todo_lists_tasks.item")).unwrap();
         let (t, subs) = to_model(&g, "l").unwrap();
         assert_eq!(t.uid.as_deref(), Some("move@example.org"));
         assert_eq!(t.status, Some(Status::InProcess));

@@ -102,6 +102,14 @@ async fn outlook_made_series_exceptions_and_zones_export() {
             "end": {"dateTime": "2025-03-17T09:15:00.0000000", "timeZone": "Pacific Standard Time"}
         }),
     );
+    // An occurrence deleted in Outlook.
+    seed(
+        &fake,
+        "eventInstance",
+        "AAMkSeries=_OCC_202503240900",
+        "AAMkSeries=",
+        serde_json::json!({"deleted": true, "originalStart": "2025-03-24T16:00:00Z"}),
+    );
     seed(
         &fake,
         "event",
@@ -172,6 +180,15 @@ async fn outlook_made_series_exceptions_and_zones_export() {
         Some(DateTimeValue::zoned("America/Los_Angeles", ten))
     );
     assert!(moved.recurrence_id.is_some());
+    let nine_24 = NaiveDate::from_ymd_opt(2025, 3, 24)
+        .unwrap()
+        .and_hms_opt(9, 0, 0)
+        .unwrap();
+    assert_eq!(
+        series.exdate,
+        [DateTimeValue::zoned("America/Los_Angeles", nine_24)],
+        "the deleted occurrence, and only it (the moved one is an exception)"
+    );
     let holiday = items.iter().find(|e| e.summary == "Holiday").unwrap();
     assert_eq!(
         holiday.start,
@@ -238,4 +255,68 @@ async fn import_sends_zones_reminders_and_no_attendees() {
         anniversary["recurrence"]["pattern"]["type"],
         "absoluteYearly"
     );
+}
+
+/// A series' overrides become Graph exceptions (the occurrence PATCHed) and
+/// its EXDATE a deleted occurrence; a rerun changes nothing more.
+#[tokio::test]
+async fn overrides_and_exdates_become_native_exceptions() {
+    let (server, fake) = GraphFake::start("at-1", false).await;
+    let src = Arc::new(
+        dtp_adapters_local::LocalArchive::open_source(common::e2e::sample_archive()).unwrap(),
+    );
+    let a = Arc::new(OutlookCalendar::new(client_for(&fake)));
+    let store: Arc<dyn dtp_core::store::JobStore> =
+        Arc::new(dtp_core::store::MemoryJobStore::new());
+    for _ in 0..2 {
+        let job = common::e2e::new_job::<CalendarData>(&store).await;
+        let r = common::e2e::run(
+            &store,
+            &job,
+            src.clone(),
+            a.clone(),
+            dtp_core::AuthData::None,
+            auth("at-1"),
+        )
+        .await;
+        assert_eq!(r.state, dtp_core::store::JobState::Complete, "{r}");
+    }
+    {
+        let s = fake.state.lock().unwrap();
+        let instances = &s.items["eventInstance"];
+        let late = instances
+            .iter()
+            .find(|i| i.body["subject"] == "Choir practice (late start)")
+            .expect("the moved occurrence is an exception");
+        assert_eq!(late.body["type"], "exception");
+        assert_eq!(late.body["originalStart"], "2024-01-23T18:00:00Z");
+        assert!(
+            late.body["start"]["dateTime"]
+                .as_str()
+                .unwrap()
+                .starts_with("2024-01-23T20:00:00")
+        );
+        assert_eq!(late.body["start"]["timeZone"], "W. Europe Standard Time");
+        assert!(
+            instances
+                .iter()
+                .any(|i| i.body["subject"] == "Choir practice — dress rehearsal"
+                    && i.body["location"]["displayName"] == "Konzerthaus, Probenraum 2")
+        );
+        let deleted: Vec<_> = instances
+            .iter()
+            .filter(|i| i.body.get("deleted").is_some())
+            .collect();
+        assert_eq!(deleted.len(), 1);
+        assert_eq!(deleted[0].body["originalStart"], "2024-02-13T18:00:00Z");
+        assert_eq!(instances.len(), 3, "the rerun added no exception");
+    }
+    let patches = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "PATCH")
+        .count();
+    assert_eq!(patches, 4, "two exceptions, patched once per run");
 }

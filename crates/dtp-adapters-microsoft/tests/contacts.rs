@@ -276,3 +276,38 @@ async fn throttled_first_call_is_retried_after_retry_after() {
     assert_eq!(reqs[0].url, reqs[1].url);
     assert_eq!(reqs[0].method, reqs[1].method);
 }
+
+/// A 429 storm (`Retry-After: 0` on every call): the driver retries up to
+/// its policy, then stops the job as `rate_limited` with the checkpoint
+/// kept, and nothing was written.
+#[tokio::test]
+async fn a_throttling_storm_stops_the_job_as_rate_limited() {
+    let (server, fake) = GraphFake::start("at-1", false).await;
+    fake.set_failure(Failure::AlwaysThrottled);
+    let a = Arc::new(OutlookContacts::new(client_for(&fake)));
+    let src = Arc::new(dtp_testkit::MemoryExporter::<ContactsData>::generated(
+        dtp_testkit::DatasetSpec::new(1, 3),
+    ));
+    let store: Arc<dyn dtp_core::store::JobStore> =
+        Arc::new(dtp_core::store::MemoryJobStore::new());
+    let job = common::e2e::new_job::<ContactsData>(&store).await;
+    let report = dtp_core::TransferDriver::new(store.clone())
+        .with_options(
+            dtp_core::TransferOptions::default()
+                .with_retry(dtp_core::RetryPolicy::default().with_max_attempts(4)),
+        )
+        .run(
+            &job,
+            dtp_core::Transfer::new(src, a)
+                .with_export_auth(dtp_core::AuthData::None)
+                .with_import_auth(auth("at-1")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.state, dtp_core::store::JobState::Stopped, "{report}");
+    let stop = report.stop_reason.as_ref().expect("a stop reason");
+    assert_eq!(stop.kind, "rate_limited", "{report}");
+    assert_eq!(fake.count("contact"), 0);
+    let calls = server.received_requests().await.unwrap().len();
+    assert_eq!(calls, 4, "one call per allowed attempt, no hammering");
+}

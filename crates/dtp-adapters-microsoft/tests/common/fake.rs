@@ -573,10 +573,144 @@ impl GraphFake {
                         "This request requires a time window specified by the query string parameters StartDateTime and EndDateTime.",
                     );
                 }
-                self.list(req, q, s, "eventInstance", Some(id), false)
+                self.instances(req, q, s, id)
+            }
+            ("PATCH", ["me", "events", id]) => {
+                let Ok(Value::Object(patch)) = serde_json::from_slice::<Value>(&req.body) else {
+                    return error(400, "RequestBodyRead", "Invalid JSON in the request body.");
+                };
+                if let Some(item) = s
+                    .items
+                    .get_mut("event")
+                    .and_then(|v| v.iter_mut().find(|i| i.id == *id))
+                {
+                    for (k, v) in patch {
+                        item.body.insert(k, v);
+                    }
+                    let mut out = render(item, None);
+                    event_view(&mut out, id);
+                    return ResponseTemplate::new(200).set_body_json(out);
+                }
+                let Some(occ) = self.occurrence(s, id) else {
+                    return not_found();
+                };
+                let mut body = occ.body.clone();
+                for (k, v) in patch {
+                    body.insert(k, v);
+                }
+                body.insert("type".into(), Value::from("exception"));
+                let list = s.items.entry("eventInstance").or_default();
+                list.retain(|i| i.id != *id);
+                let item = Item {
+                    id: id.to_string(),
+                    parent: occ.parent.clone(),
+                    body,
+                    ext: BTreeMap::new(),
+                    mime: None,
+                };
+                let mut out = render(&item, None);
+                event_view(&mut out, id);
+                list.push(item);
+                ResponseTemplate::new(200).set_body_json(out)
+            }
+            ("DELETE", ["me", "events", id]) => {
+                if let Some(v) = s.items.get_mut("event")
+                    && v.iter().any(|i| i.id == *id)
+                {
+                    v.retain(|i| i.id != *id);
+                    return ResponseTemplate::new(204);
+                }
+                let Some(occ) = self.occurrence(s, id) else {
+                    return not_found();
+                };
+                let mut body = occ.body.clone();
+                body.insert("deleted".into(), Value::from(true));
+                let list = s.items.entry("eventInstance").or_default();
+                list.retain(|i| i.id != *id);
+                list.push(Item {
+                    id: id.to_string(),
+                    parent: occ.parent.clone(),
+                    body,
+                    ext: BTreeMap::new(),
+                    mime: None,
+                });
+                ResponseTemplate::new(204)
             }
             _ => self.route_todo(req, q, s, m, segs),
         }
+    }
+
+    /// The occurrence `id` (`{master}_OCC_{yyyymmddHHMM}`) of a series, as
+    /// stored or as generated.
+    fn occurrence(&self, s: &State, id: &str) -> Option<Item> {
+        if let Some(i) = s
+            .items
+            .get("eventInstance")
+            .and_then(|v| v.iter().find(|i| i.id == id))
+        {
+            return Some(i.clone());
+        }
+        let (master, _) = id.split_once("_OCC_")?;
+        expand_series(s, master, None)
+            .into_iter()
+            .find(|i| i.id == id)
+    }
+
+    /// `GET /me/events/{id}/instances`: the series expanded in the window,
+    /// stored exceptions replacing their occurrence, deleted ones left out.
+    fn instances(&self, req: &Request, q: &Query, s: &State, master: &str) -> ResponseTemplate {
+        let parse = |k: &str| {
+            q.get(k)
+                .and_then(|v| chrono::DateTime::parse_from_rfc3339(v).ok())
+                .map(|d| d.naive_utc())
+        };
+        let (Some(from), Some(to)) = (parse("startDateTime"), parse("endDateTime")) else {
+            return error(
+                400,
+                "ErrorInvalidParameter",
+                "startDateTime and endDateTime must be ISO 8601.",
+            );
+        };
+        let stored: Vec<Item> = s
+            .items
+            .get("eventInstance")
+            .map(|v| v.iter().filter(|i| i.parent == master).cloned().collect())
+            .unwrap_or_default();
+        let mut out: Vec<Value> = Vec::new();
+        let original = |i: &Item| {
+            i.body
+                .get("originalStart")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        for occ in expand_series(s, master, Some((from, to))) {
+            let replaced = stored.iter().find(|x| {
+                x.id == occ.id || (original(x).is_some() && original(x) == original(&occ))
+            });
+            match replaced {
+                Some(x) if x.body.get("deleted") == Some(&Value::from(true)) => {}
+                Some(x) => {
+                    let mut v = render(x, None);
+                    event_view(&mut v, &x.id);
+                    out.push(v);
+                }
+                None => {
+                    let mut v = render(&occ, None);
+                    event_view(&mut v, &occ.id);
+                    out.push(v);
+                }
+            }
+        }
+        // Stored instances of a series the fake cannot expand (seeded).
+        for x in &stored {
+            let listed = out.iter().any(|v| v["id"] == x.id.as_str());
+            if !listed && x.body.get("deleted").is_none() && !x.id.contains("_OCC_") {
+                let mut v = render(x, None);
+                event_view(&mut v, &x.id);
+                out.push(v);
+            }
+        }
+        self.page(req, q, out)
     }
 
     /// To Do and mail routes.
@@ -653,6 +787,14 @@ impl GraphFake {
                     .contains(&st)
                 {
                     return error(400, "invalidRequest", "Invalid status.");
+                }
+                if v["linkedResources"].as_array().is_some_and(|a| a.len() > 1) {
+                    // https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/654
+                    return error(
+                        400,
+                        "invalidRequest",
+                        "Only one item in linkedResources is allowed.",
+                    );
                 }
                 if let Some(lr) = v.get_mut("linkedResources").and_then(Value::as_array_mut) {
                     for (i, r) in lr.iter_mut().enumerate() {
@@ -1023,4 +1165,135 @@ fn mail_folder_view(f: &Item, s: &State) -> Value {
     v["unreadItemCount"] = Value::from(0);
     v["isHidden"] = Value::from(false);
     v
+}
+
+/// The occurrences of series `master` (daily, weekly, absoluteMonthly,
+/// absoluteYearly patterns; numbered, endDate and noEnd ranges), optionally
+/// only those starting in `window` (UTC).
+fn expand_series(
+    s: &State,
+    master: &str,
+    window: Option<(chrono::NaiveDateTime, chrono::NaiveDateTime)>,
+) -> Vec<Item> {
+    use chrono::{Datelike, NaiveDate, NaiveDateTime};
+    let Some(m) = s
+        .items
+        .get("event")
+        .and_then(|v| v.iter().find(|i| i.id == master))
+    else {
+        return Vec::new();
+    };
+    let Some(rec) = m.body.get("recurrence").filter(|r| !r.is_null()) else {
+        return Vec::new();
+    };
+    let parse = |v: &Value| {
+        NaiveDateTime::parse_from_str(v["dateTime"].as_str()?, "%Y-%m-%dT%H:%M:%S%.f").ok()
+    };
+    let (Some(start), Some(end)) = (parse(&m.body["start"]), parse(&m.body["end"])) else {
+        return Vec::new();
+    };
+    let zone = m.body["start"]["timeZone"]
+        .as_str()
+        .unwrap_or("UTC")
+        .to_string();
+    let all_day = m.body.get("isAllDay") == Some(&Value::from(true));
+    let dur = end - start;
+    let p = &rec["pattern"];
+    let interval = p["interval"].as_i64().unwrap_or(1).max(1);
+    let r = &rec["range"];
+    let count = r["numberOfOccurrences"]
+        .as_u64()
+        .filter(|_| r["type"] == "numbered");
+    let until = r["endDate"]
+        .as_str()
+        .filter(|_| r["type"] == "endDate")
+        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+    let horizon = start.date() + chrono::Duration::days(366 * 3);
+    let days: Vec<u32> = p["daysOfWeek"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| {
+                    [
+                        "monday",
+                        "tuesday",
+                        "wednesday",
+                        "thursday",
+                        "friday",
+                        "saturday",
+                        "sunday",
+                    ]
+                    .iter()
+                    .position(|x| Some(*x) == d.as_str())
+                    .map(|i| i as u32)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut dates: Vec<NaiveDate> = Vec::new();
+    let mut d = start.date();
+    while d <= until.unwrap_or(horizon)
+        && d <= horizon
+        && count.is_none_or(|c| (dates.len() as u64) < c)
+    {
+        let hit = match p["type"].as_str().unwrap_or("") {
+            "daily" => (d - start.date()).num_days() % interval == 0,
+            "weekly" => {
+                let weeks = (d.week(chrono::Weekday::Mon).first_day()
+                    - start.date().week(chrono::Weekday::Mon).first_day())
+                .num_days()
+                    / 7;
+                weeks % interval == 0 && days.contains(&d.weekday().num_days_from_monday())
+            }
+            "absoluteMonthly" => {
+                d.day() as i64 == p["dayOfMonth"].as_i64().unwrap_or(0)
+                    && ((d.year() - start.year()) as i64 * 12 + d.month() as i64
+                        - start.month() as i64)
+                        % interval
+                        == 0
+            }
+            "absoluteYearly" => {
+                d.day() as i64 == p["dayOfMonth"].as_i64().unwrap_or(0)
+                    && d.month() as i64 == p["month"].as_i64().unwrap_or(0)
+                    && (d.year() - start.year()) as i64 % interval == 0
+            }
+            _ => false,
+        };
+        if hit {
+            dates.push(d);
+        }
+        d = d.succ_opt().unwrap();
+    }
+    let mut out = Vec::new();
+    for date in dates {
+        let local = date.and_time(start.time());
+        let utc = if all_day {
+            local
+        } else {
+            dtp_adapters_microsoft::tz::local_to_utc(local, &zone).unwrap_or(local)
+        };
+        if let Some((from, to)) = window
+            && (utc < from || utc > to)
+        {
+            continue;
+        }
+        let mut body = m.body.clone();
+        body.remove("recurrence");
+        body.insert("type".into(), Value::from("occurrence"));
+        body.insert("seriesMasterId".into(), Value::from(master));
+        body.insert(
+            "originalStart".into(),
+            Value::from(format!("{}Z", utc.format("%Y-%m-%dT%H:%M:%S"))),
+        );
+        body.insert("start".into(), json!({"dateTime": dtp_adapters_microsoft::calendar::fmt_graph_time(local), "timeZone": zone}));
+        body.insert("end".into(), json!({"dateTime": dtp_adapters_microsoft::calendar::fmt_graph_time(local + dur), "timeZone": zone}));
+        out.push(Item {
+            id: format!("{master}_OCC_{}", local.format("%Y%m%d%H%M")),
+            parent: master.to_string(),
+            body,
+            ext: BTreeMap::new(),
+            mime: None,
+        });
+    }
+    out
 }
