@@ -19,13 +19,25 @@ use super::model::{DriveItem, UploadSession};
 use super::ranges::{content_range, next_fragment, resume_offset};
 use super::{OneDrivePhotos, SERVICE, safe_name, segment};
 
-/// What is saved in the job store while an upload session is open.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// What is saved in the job store while an upload session is open. The
+/// `uploadUrl` is pre-authenticated (a credential for this one upload): it is
+/// never logged, and `Debug` leaves it out.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 struct SavedSession {
     upload_url: String,
     parent: String,
     name: String,
     size: u64,
+}
+
+impl std::fmt::Debug for SavedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SavedSession")
+            .field("parent", &self.parent)
+            .field("name", &self.name)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How often one `import_item` call may re-position (ask the session where
@@ -710,5 +722,52 @@ impl Importer<MediaData> for OneDrivePhotos {
 
     fn rate_limit(&self) -> Option<RateLimit> {
         self.config.rate_limit.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_session_never_shows_its_upload_url() {
+        let s = SavedSession {
+            upload_url: "https://up.example/up/SECRET-TOKEN".into(),
+            parent: "p".into(),
+            name: "n.jpg".into(),
+            size: 9,
+        };
+        assert!(!format!("{s:?}").contains("SECRET"));
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<SavedSession>(&json).unwrap(), s);
+    }
+
+    #[test]
+    fn capture_time_becomes_utc_file_system_info() {
+        let t = chrono::NaiveDate::from_ymd_opt(2023, 7, 1)
+            .unwrap()
+            .and_hms_opt(18, 4, 5)
+            .unwrap();
+        let item = MediaItem::new(
+            "m",
+            dtp_models::media::MediaKind::Photo,
+            "a.jpg",
+            dtp_core::MediaRef::new("k"),
+        )
+        .with_captured(dtp_models::media::CaptureTime::new(t).with_utc_offset_minutes(120));
+        let fs = file_system_info(&item).unwrap();
+        assert_eq!(fs["createdDateTime"], "2023-07-01T16:04:05Z");
+        // Without a known offset the wall-clock time is written as UTC.
+        let item = MediaItem::new(
+            "m",
+            dtp_models::media::MediaKind::Photo,
+            "a.jpg",
+            dtp_core::MediaRef::new("k"),
+        )
+        .with_captured(dtp_models::media::CaptureTime::new(t));
+        assert_eq!(
+            file_system_info(&item).unwrap()["createdDateTime"],
+            "2023-07-01T18:04:05Z"
+        );
     }
 }
