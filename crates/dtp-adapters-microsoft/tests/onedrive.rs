@@ -1101,3 +1101,36 @@ async fn export_from_a_folder_by_path() {
     assert_eq!(items[0].item.album_ids, vec![album]);
     assert_eq!(items[0].media_sha256.as_deref(), Some(sha_hex(&b).as_str()));
 }
+
+#[tokio::test]
+async fn import_into_a_chosen_folder_creates_it() {
+    let fake = FakeOneDrive::start(TOKEN).await;
+    // "Imports" exists, "From Google" does not.
+    let imports = fake.add_folder("ROOT", "Imports", None);
+    let dest = adapter_with(&fake, |c| {
+        c.with_root(Root::Path("Imports/From Google".into()))
+    });
+    let (source, want) = source_of(&["Trip"], &[10, 20]);
+    let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
+    let job = new_job(&store).await;
+    let r = run(
+        &store,
+        &job,
+        import_transfer(Arc::new(source), &dest, oauth(TOKEN)),
+    )
+    .await;
+    assert_eq!(r.state, JobState::Complete, "{r}");
+    let target = fake
+        .with(|st| st.folder_named(&imports, "From Google"))
+        .unwrap();
+    let got: HashMap<String, String> = fake.with(|st| {
+        st.files_under(&target.id)
+            .into_iter()
+            .map(|(p, n)| (p, n.sha256))
+            .collect()
+    });
+    assert_eq!(got, want);
+    let folders = fake.with(|st| st.nodes.values().filter(|n| n.folder).count());
+    // root, Imports, From Google, Trip (no Photos folder touched).
+    assert_eq!(folders, 4);
+}

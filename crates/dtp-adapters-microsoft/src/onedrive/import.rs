@@ -17,7 +17,7 @@ use serde_json::json;
 use super::http::{Answer, Body};
 use super::model::{DriveItem, UploadSession};
 use super::ranges::{content_range, next_fragment, resume_offset};
-use super::{OneDrivePhotos, SERVICE, safe_name, segment};
+use super::{OneDrivePhotos, Root, SERVICE, safe_name, segment};
 
 /// What is saved in the job store while an upload session is open. The
 /// `uploadUrl` is pre-authenticated (a credential for this one upload): it is
@@ -207,11 +207,64 @@ impl OneDrivePhotos {
         {
             return Ok(id);
         }
-        let id = self.root_item(auth).await?.id;
+        let id = match self.root_item(auth).await {
+            Ok(item) => item.id,
+            // A chosen folder that does not exist yet is created.
+            Err(e) if e.kind() == &ErrorKind::NotFound => match &self.config.root {
+                Root::Path(path) => self.create_path(auth, path).await?,
+                _ => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
         if let Ok(mut g) = self.state().root_id.lock() {
             *g = Some(id.clone());
         }
         Ok(id)
+    }
+
+    /// Creates the folders of `path` (from the drive root) that are missing;
+    /// returns the last one's id.
+    async fn create_path(&self, auth: &AuthData, path: &str) -> Result<String> {
+        let url = self.config.url("me/drive/root")?;
+        let answer = self
+            .http
+            .graph(Method::GET, url.as_str(), auth, Body::Empty)
+            .await?;
+        if !answer.is_success() {
+            return Err(answer.error());
+        }
+        let mut at = answer.json::<DriveItem>()?.id;
+        for seg in path.split('/').filter(|s| !s.trim().is_empty()) {
+            at = self.folder_in(auth, &at, &safe_name(seg)).await?.id;
+        }
+        Ok(at)
+    }
+
+    /// The folder `name` in `parent`, created if missing
+    /// (`conflictBehavior: fail`; a 409 means it is there).
+    async fn folder_in(&self, auth: &AuthData, parent: &str, name: &str) -> Result<DriveItem> {
+        let url = self
+            .config
+            .url(&format!("me/drive/items/{}/children", segment(parent)))?;
+        let body = json!({
+            "name": name,
+            "folder": {},
+            "@microsoft.graph.conflictBehavior": "fail",
+        });
+        let answer = self
+            .http
+            .graph(Method::POST, url.as_str(), auth, Body::Json(body))
+            .await?;
+        if answer.is_success() {
+            return answer.json();
+        }
+        if is_name_conflict(&answer)
+            && let Some(d) = self.child_by_name(auth, parent, name).await?
+            && d.is_folder()
+        {
+            return Ok(d);
+        }
+        Err(answer.error())
     }
 
     /// The child `name` of folder `parent`, if there is one.
@@ -616,29 +669,9 @@ impl Importer<MediaData> for OneDrivePhotos {
         album: &Album,
     ) -> Result<String> {
         let root = self.root_id(auth).await?;
-        let name = safe_name(&album.title);
-        let url = self
-            .config
-            .url(&format!("me/drive/items/{}/children", segment(&root)))?;
-        let body = json!({
-            "name": name,
-            "folder": {},
-            "@microsoft.graph.conflictBehavior": "fail",
-        });
-        let answer = self
-            .http
-            .graph(Method::POST, url.as_str(), auth, Body::Json(body))
+        let folder = self
+            .folder_in(auth, &root, &safe_name(&album.title))
             .await?;
-        let folder: DriveItem = if answer.is_success() {
-            answer.json()?
-        } else if is_name_conflict(&answer) {
-            match self.child_by_name(auth, &root, &name).await? {
-                Some(d) if d.is_folder() => d,
-                _ => return Err(answer.error()),
-            }
-        } else {
-            return Err(answer.error());
-        };
         if album.description.is_some() && folder.description != album.description {
             self.patch_item(
                 auth,

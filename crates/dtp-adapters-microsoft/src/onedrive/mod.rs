@@ -97,7 +97,8 @@ pub enum Root {
     /// The Photos special folder (`/me/drive/special/photos`).
     Photos,
     /// A folder by path from the drive root (`Pictures/Trips`); the drive
-    /// root itself with an empty path.
+    /// root itself with an empty path. An import creates the folders of the
+    /// path that are missing.
     Path(String),
     /// A folder by item id.
     Item(String),
