@@ -80,3 +80,4 @@ pub use tasks::MicrosoftTodo;
 // Data types of this branch are declared above this line.
 
 // OneDrive photos and videos (`src/onedrive/`) are declared below this line.
+pub mod onedrive;

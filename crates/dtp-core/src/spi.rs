@@ -303,6 +303,35 @@ impl ImportContext {
         self.executor.lookup_stored(&self.item_key(source_id)).await
     }
 
+    /// Saves state of a record still in flight (e.g. the URL of a resumable
+    /// upload session) under `source_id`, in the job store at once, so that
+    /// a run resumed after a crash finds it with
+    /// [`load_progress`](Self::load_progress). Fails with `Unsupported` if
+    /// the store cannot write outside a checkpoint.
+    pub async fn save_progress(&self, source_id: &str, value: &str) -> Result<()> {
+        let key = self.progress_key(source_id);
+        self.run
+            .store
+            .put_result(&self.run.job_id, &key, value)
+            .await
+    }
+
+    /// State saved by [`save_progress`](Self::save_progress) for
+    /// `source_id`, by this run or an earlier run of the same job.
+    pub async fn load_progress(&self, source_id: &str) -> Result<Option<String>> {
+        let key = self.progress_key(source_id);
+        let mut found = self
+            .run
+            .store
+            .results(&self.run.job_id, std::slice::from_ref(&key))
+            .await?;
+        Ok(found.remove(&key))
+    }
+
+    fn progress_key(&self, source_id: &str) -> String {
+        format!("{}/p/{source_id}", self.run.data_type.as_str())
+    }
+
     /// Streams the bytes behind `media` from the source.
     pub async fn open_media(&self, media: &MediaRef) -> Result<ByteStream> {
         self.media.open(media).await

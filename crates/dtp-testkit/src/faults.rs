@@ -374,6 +374,9 @@ impl JobStore for FaultyStore {
     ) -> Result<HashMap<String, String>> {
         self.inner.results_with_prefix(id, prefix).await
     }
+    async fn put_result(&self, id: &JobId, key: &str, value: &str) -> Result<()> {
+        self.inner.put_result(id, key, value).await
+    }
     async fn checkpoint(&self, id: &JobId, checkpoint: &Checkpoint) -> Result<()> {
         self.plan
             .around(Op::Checkpoint, self.inner.checkpoint(id, checkpoint))

@@ -120,6 +120,13 @@ impl JobStore for MemoryJobStore {
         })
     }
 
+    async fn put_result(&self, id: &JobId, key: &str, value: &str) -> Result<()> {
+        self.with_job(id, |j| {
+            j.results.insert(key.to_string(), value.to_string());
+            Ok(())
+        })
+    }
+
     async fn checkpoint(&self, id: &JobId, cp: &Checkpoint) -> Result<()> {
         self.checkpoint_owned(id, cp.clone()).await
     }

@@ -332,6 +332,18 @@ pub trait JobStore: Send + Sync {
         self.checkpoint(id, &checkpoint).await
     }
 
+    /// Writes one result at once, outside any checkpoint: adapter state that
+    /// must survive a crash in the middle of one record (say, the URL of a
+    /// resumable upload session), read back with [`results`](Self::results).
+    /// The default says the store cannot; importers then fall back to
+    /// starting such records over.
+    async fn put_result(&self, id: &JobId, key: &str, value: &str) -> Result<()> {
+        let _ = (id, key, value);
+        Err(crate::Error::unsupported(
+            "this job store cannot write a result outside a checkpoint",
+        ))
+    }
+
     /// Sets the job's state (and stop reason).
     async fn set_state(
         &self,
@@ -359,4 +371,48 @@ pub(crate) fn now_unix() -> i64 {
 
 pub(crate) fn unknown_job(id: &JobId) -> Error {
     Error::not_found(format!("no job `{id}` in the store"))
+}
+
+#[cfg(test)]
+mod put_result_tests {
+    use super::*;
+
+    async fn put_then_read(store: &dyn JobStore) -> JobId {
+        let job = store
+            .create_job(NewJob::new("s", "d", [DataType::Media]))
+            .await
+            .unwrap()
+            .id;
+        store.put_result(&job, "media/p/x", "one").await.unwrap();
+        store.put_result(&job, "media/p/x", "two").await.unwrap();
+        let got = store
+            .results(&job, &["media/p/x".to_string()])
+            .await
+            .unwrap();
+        assert_eq!(got.get("media/p/x").map(String::as_str), Some("two"));
+        assert!(
+            store.put_result(&JobId::random(), "k", "v").await.is_err(),
+            "an unknown job must be refused"
+        );
+        job
+    }
+
+    #[tokio::test]
+    async fn memory_store_writes_one_result_at_once() {
+        put_then_read(&MemoryJobStore::new()).await;
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn sqlite_store_writes_one_result_that_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.sqlite");
+        let job = put_then_read(&SqliteJobStore::open(&path).unwrap()).await;
+        let again = SqliteJobStore::open(&path).unwrap();
+        let got = again
+            .results(&job, &["media/p/x".to_string()])
+            .await
+            .unwrap();
+        assert_eq!(got.get("media/p/x").map(String::as_str), Some("two"));
+    }
 }

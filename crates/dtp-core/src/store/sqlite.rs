@@ -411,6 +411,32 @@ impl JobStore for SqliteJobStore {
         .await
     }
 
+    async fn put_result(&self, id: &JobId, key: &str, value: &str) -> Result<()> {
+        let id = id.clone();
+        let (key, value) = (key.to_string(), value.to_string());
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(db_err)?;
+            let changed = tx
+                .execute(
+                    "UPDATE jobs SET updated_at = ?2 WHERE id = ?1",
+                    params![id.as_str(), now_unix()],
+                )
+                .map_err(db_err)?;
+            if changed == 0 {
+                return Err(unknown_job(&id));
+            }
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO results (job_id, key, value) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(db_err)?
+            .execute(params![id.as_str(), key, value])
+            .map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn checkpoint(&self, id: &JobId, cp: &Checkpoint) -> Result<()> {
         let id = id.clone();
         let cp = cp.clone();
