@@ -1,0 +1,831 @@
+//! Importing photos and videos into **Google Photos** through the Library
+//! API (<https://developers.google.com/photos/library/reference/rest>).
+//!
+//! | step | call |
+//! |---|---|
+//! | album | `POST /v1/albums` `{"album":{"title"}}` (title cut at 500 characters) |
+//! | bytes ≤ [`PhotosConfig::with_simple_upload_max`] | `POST /v1/uploads`, `X-Goog-Upload-Protocol: raw`, body streamed from the source; the answer is the **upload token as raw text** |
+//! | larger bytes | resumable: `POST /v1/uploads` `X-Goog-Upload-Command: start` → `X-Goog-Upload-URL` + `X-Goog-Upload-Chunk-Granularity`; then chunks (a multiple of the granularity, [`PhotosConfig::with_chunk_size`]) `upload` / `upload, finalize` with `X-Goog-Upload-Offset`; after a failed chunk, `query` → `X-Goog-Upload-Size-Received` and resend from there |
+//! | items | `POST /v1/mediaItems:batchCreate` with at most **50** items, `fileName` and `description` (cut at 1000 characters), into the item's first album; per-item failures come **inside a 200** as `newMediaItemResults[].status` |
+//! | other albums | `POST /v1/albums/{id}:batchAddMediaItems` (≤ 50 ids) |
+//!
+//! # Idempotency
+//!
+//! Every record goes through the run's [`IdempotentExecutor`](dtp_core::IdempotentExecutor)
+//! under its source id, so a finished item is never created twice by a rerun.
+//! Upload tokens are single-use and create nothing by themselves: a crash
+//! after an upload but before its `batchCreate` leaves only an unused token
+//! (it expires in a day), and the resumed run uploads again and creates the
+//! item once. A crash after `batchCreate` but before the checkpoint leaves an
+//! item the job store does not know: on resume ([`ImportContext::is_recovering`])
+//! the importer lists the items this app created (`GET /v1/mediaItems`, which
+//! since 2025 returns exactly those) and albums (`GET /v1/albums`), and adopts
+//! an unclaimed one with the same file name and description (album: title)
+//! instead of creating it again. Two source items with the same file name
+//! and description in the same interrupted page cannot be told apart this way;
+//! they are matched in page order.
+//!
+//! # Errors
+//!
+//! Google's two error formats are mapped to [`ErrorKind`](dtp_core::ErrorKind)s;
+//! Photos' storage-full answer (`400 INVALID_ARGUMENT`, "The remaining
+//! storage in the user's account is not enough …", either as the HTTP answer
+//! or as an item status) is `DestinationFull`, matched on a configurable
+//! substring ([`PhotosConfig::with_storage_full_match`]).
+
+pub(crate) mod http;
+mod wire;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use dtp_core::{
+    AuthData, ByteStream, Error, ErrorKind, ExportPage, ImportContext, Importer, MediaRef,
+    RateLimit, Record, Result,
+};
+use dtp_models::media::{Album, MediaData, MediaItem};
+use futures::{StreamExt, TryStreamExt};
+use reqwest::Url;
+
+use http::{SERVICE, ensure_ok, rpc_status_error, transport_error};
+
+/// Most items one `mediaItems.batchCreate` takes.
+pub const BATCH_CREATE_MAX: usize = 50;
+/// Most ids one `albums.batchAddMediaItems` takes.
+pub const BATCH_ADD_MAX: usize = 50;
+/// Longest album title Photos keeps.
+const TITLE_MAX: usize = 500;
+/// Longest item description Photos keeps.
+const DESCRIPTION_MAX: usize = 1000;
+
+/// OAuth scopes the Photos importer needs: `photoslibrary.appendonly` to
+/// upload and create albums, `photoslibrary.readonly.appcreateddata` to find
+/// what an interrupted run created.
+pub const IMPORT_SCOPES: [&str; 2] = [
+    "https://www.googleapis.com/auth/photoslibrary.appendonly",
+    "https://www.googleapis.com/auth/photoslibrary.readonly.appcreateddata",
+];
+
+/// Where and how the importer talks to Google Photos.
+#[derive(Debug, Clone)]
+pub struct PhotosConfig {
+    base: Url,
+    simple_upload_max: u64,
+    chunk_size: usize,
+    storage_full_match: String,
+    requests_per_minute: u32,
+}
+
+impl Default for PhotosConfig {
+    fn default() -> Self {
+        PhotosConfig {
+            base: Url::parse("https://photoslibrary.googleapis.com/").expect("static URL"),
+            simple_upload_max: 8 * 1024 * 1024,
+            chunk_size: 8 * 1024 * 1024,
+            storage_full_match: "remaining storage".to_string(),
+            // 10,000 requests per project per day is the published Library
+            // API quota; per user, Google asks for serial batchCreate. Keep
+            // well below bursts that trigger 429s.
+            requests_per_minute: 300,
+        }
+    }
+}
+
+impl PhotosConfig {
+    /// The production endpoint.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Points at another base URL (a mock server in tests).
+    pub fn with_base_url(mut self, base: &str) -> Result<Self> {
+        let mut s = base.to_string();
+        if !s.ends_with('/') {
+            s.push('/');
+        }
+        self.base = Url::parse(&s).map_err(|e| Error::invalid_data(format!("bad base URL: {e}")))?;
+        Ok(self)
+    }
+
+    /// Files up to this size go up in one request; larger ones (and those of
+    /// unknown size… never: unknown sizes use one streamed request) use the
+    /// resumable protocol. Default 8 MiB.
+    pub fn with_simple_upload_max(mut self, bytes: u64) -> Self {
+        self.simple_upload_max = bytes;
+        self
+    }
+
+    /// Bytes per resumable chunk (rounded down to the server's granularity,
+    /// at least one granule). Default 8 MiB. This bounds the importer's
+    /// memory per upload in flight.
+    pub fn with_chunk_size(mut self, bytes: usize) -> Self {
+        self.chunk_size = bytes.max(1);
+        self
+    }
+
+    /// The substring of an error message that means "storage full".
+    pub fn with_storage_full_match(mut self, substring: impl Into<String>) -> Self {
+        self.storage_full_match = substring.into();
+        self
+    }
+
+    /// Requests per minute the importer allows itself (default 300).
+    pub fn with_requests_per_minute(mut self, n: u32) -> Self {
+        self.requests_per_minute = n.max(1);
+        self
+    }
+
+    fn url(&self, path: &str) -> Result<Url> {
+        self.base
+            .join(path)
+            .map_err(|e| Error::internal(format!("bad URL path {path}: {e}")))
+    }
+}
+
+/// Writes photos and videos into Google Photos. See the [module docs](self).
+pub struct GooglePhotosImporter {
+    http: reqwest::Client,
+    cfg: PhotosConfig,
+    /// Destination ids adopted or created by this process (recovery must
+    /// not hand one out twice).
+    claimed: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for GooglePhotosImporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GooglePhotosImporter")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+fn bearer(auth: &AuthData) -> Result<&str> {
+    auth.bearer_token().ok_or_else(|| {
+        Error::new(ErrorKind::Reauthorize, "Google Photos needs OAuth credentials")
+            .with_service(SERVICE)
+    })
+}
+
+fn cut(s: &str, max_chars: usize) -> &str {
+    match s.char_indices().nth(max_chars) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// An uploaded item waiting for `batchCreate`.
+struct Uploaded<'a> {
+    item: &'a MediaItem,
+    token: String,
+}
+
+impl GooglePhotosImporter {
+    /// An importer with its own HTTP client.
+    pub fn new(cfg: PhotosConfig) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("dtp-rs/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| transport_error(e, SERVICE))?;
+        Ok(Self::with_client(http, cfg))
+    }
+
+    /// An importer sharing `http`.
+    pub fn with_client(http: reqwest::Client, cfg: PhotosConfig) -> Self {
+        GooglePhotosImporter {
+            http,
+            cfg,
+            claimed: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn claimed(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.claimed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn check(&self, resp: reqwest::Response) -> Result<reqwest::Response> {
+        ensure_ok(resp, &self.cfg.storage_full_match, SERVICE).await
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        let resp = req.send().await.map_err(|e| transport_error(e, SERVICE))?;
+        self.check(resp).await
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(&self, resp: reqwest::Response) -> Result<T> {
+        let body = resp.bytes().await.map_err(|e| transport_error(e, SERVICE))?;
+        Ok(serde_json::from_slice(&body)?)
+    }
+
+    /// `POST /v1/albums`.
+    async fn create_album(&self, auth: &AuthData, title: &str) -> Result<String> {
+        let title = if title.trim().is_empty() {
+            "Untitled"
+        } else {
+            cut(title, TITLE_MAX)
+        };
+        let body = wire::CreateAlbum {
+            album: wire::NewAlbum { title },
+        };
+        let resp = self
+            .send(
+                self.http
+                    .post(self.cfg.url("v1/albums")?)
+                    .bearer_auth(bearer(auth)?)
+                    .json(&body),
+            )
+            .await?;
+        let album: wire::AlbumJson = self.json(resp).await?;
+        self.claimed().insert(album.id.clone());
+        Ok(album.id)
+    }
+
+    /// Every album this app created (`GET /v1/albums`).
+    async fn list_albums(&self, auth: &AuthData) -> Result<Vec<wire::AlbumJson>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut url = self.cfg.url("v1/albums")?;
+            url.query_pairs_mut().append_pair("pageSize", "50");
+            if let Some(t) = &token {
+                url.query_pairs_mut().append_pair("pageToken", t);
+            }
+            let resp = self
+                .send(self.http.get(url).bearer_auth(bearer(auth)?))
+                .await?;
+            let page: wire::AlbumsPage = self.json(resp).await?;
+            out.extend(page.albums);
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Every media item this app created (`GET /v1/mediaItems`).
+    async fn list_items(&self, auth: &AuthData) -> Result<Vec<wire::MediaItemJson>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut url = self.cfg.url("v1/mediaItems")?;
+            url.query_pairs_mut().append_pair("pageSize", "100");
+            if let Some(t) = &token {
+                url.query_pairs_mut().append_pair("pageToken", t);
+            }
+            let resp = self
+                .send(self.http.get(url).bearer_auth(bearer(auth)?))
+                .await?;
+            let page: wire::MediaItemsPage = self.json(resp).await?;
+            out.extend(page.media_items);
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Finds an app-created item that looks like `item` and nobody claimed.
+    fn adopt(&self, item: &MediaItem, existing: &[wire::MediaItemJson]) -> Option<String> {
+        let want_desc = item
+            .description
+            .as_deref()
+            .map(|d| cut(d, DESCRIPTION_MAX))
+            .filter(|d| !d.is_empty());
+        let mut claimed = self.claimed();
+        let found = existing.iter().find(|m| {
+            !claimed.contains(&m.id)
+                && m.filename.as_deref() == Some(item.filename.as_str())
+                && m.description.as_deref().filter(|d| !d.is_empty()) == want_desc
+        })?;
+        claimed.insert(found.id.clone());
+        Some(found.id.clone())
+    }
+
+    /// Uploads the bytes of `media`; returns the upload token.
+    async fn upload(&self, ctx: &ImportContext, auth: &AuthData, media: &MediaRef) -> Result<String> {
+        let stream = ctx.open_media(media).await?;
+        let mime = media
+            .mime_type
+            .as_deref()
+            .unwrap_or("application/octet-stream");
+        match media.size {
+            Some(size) if size > self.cfg.simple_upload_max => {
+                self.upload_resumable(auth, stream, mime, size).await
+            }
+            _ => self.upload_simple(auth, stream, mime).await,
+        }
+    }
+
+    /// One request; the body streams from the source.
+    async fn upload_simple(&self, auth: &AuthData, stream: ByteStream, mime: &str) -> Result<String> {
+        let body = reqwest::Body::wrap_stream(stream);
+        let resp = self
+            .send(
+                self.http
+                    .post(self.cfg.url("v1/uploads")?)
+                    .bearer_auth(bearer(auth)?)
+                    .header("Content-Type", "application/octet-stream")
+                    .header("X-Goog-Upload-Content-Type", mime)
+                    .header("X-Goog-Upload-Protocol", "raw")
+                    .body(body),
+            )
+            .await?;
+        token_of(resp).await
+    }
+
+    /// The resumable protocol, in chunks of at most `chunk_size` bytes.
+    async fn upload_resumable(
+        &self,
+        auth: &AuthData,
+        mut stream: ByteStream,
+        mime: &str,
+        size: u64,
+    ) -> Result<String> {
+        let resp = self
+            .send(
+                self.http
+                    .post(self.cfg.url("v1/uploads")?)
+                    .bearer_auth(bearer(auth)?)
+                    .header("Content-Length", "0")
+                    .header("X-Goog-Upload-Command", "start")
+                    .header("X-Goog-Upload-Content-Type", mime)
+                    .header("X-Goog-Upload-Protocol", "resumable")
+                    .header("X-Goog-Upload-Raw-Size", size.to_string()),
+            )
+            .await?;
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let session = header("X-Goog-Upload-URL").ok_or_else(|| {
+            Error::invalid_data("resumable upload start answered without X-Goog-Upload-URL")
+                .with_service(SERVICE)
+        })?;
+        let session = Url::parse(&session).map_err(|e| {
+            Error::invalid_data(format!("bad X-Goog-Upload-URL: {e}")).with_service(SERVICE)
+        })?;
+        let granularity = header("X-Goog-Upload-Chunk-Granularity")
+            .and_then(|g| g.trim().parse::<usize>().ok())
+            .filter(|g| *g > 0)
+            .unwrap_or(256 * 1024);
+        let chunk = (self.cfg.chunk_size / granularity).max(1) * granularity;
+
+        let mut offset: u64 = 0;
+        let mut pending = BytesMut::new();
+        let mut ended = false;
+        loop {
+            // Fill one chunk (or up to the end).
+            while pending.len() < chunk && !ended {
+                match stream.next().await {
+                    Some(part) => pending.extend_from_slice(&part?),
+                    None => ended = true,
+                }
+            }
+            let take = pending.len().min(chunk);
+            let body = pending.split_to(take).freeze();
+            let end = offset + body.len() as u64;
+            if end > size || (ended && pending.is_empty() && end != size) {
+                return Err(Error::invalid_data(format!(
+                    "the source sent {} bytes, announced {size}",
+                    if end > size { end } else { end }
+                ))
+                .with_service(SERVICE));
+            }
+            let last = end == size;
+            let token = self
+                .send_chunk(auth, &session, body, offset, last)
+                .await?;
+            offset = end;
+            if last {
+                if !pending.is_empty() || stream.next().await.is_some() {
+                    return Err(Error::invalid_data(format!(
+                        "the source sent more than the announced {size} bytes"
+                    ))
+                    .with_service(SERVICE));
+                }
+                return token.ok_or_else(|| {
+                    Error::invalid_data("finalize answered without an upload token")
+                        .with_service(SERVICE)
+                });
+            }
+        }
+    }
+
+    /// Sends one chunk; after a passing failure asks the server how much it
+    /// has (`query`) and resends the rest of the chunk, up to three times.
+    async fn send_chunk(
+        &self,
+        auth: &AuthData,
+        session: &Url,
+        body: Bytes,
+        offset: u64,
+        last: bool,
+    ) -> Result<Option<String>> {
+        let command = if last { "upload, finalize" } else { "upload" };
+        let mut from: u64 = offset;
+        let mut attempts = 0;
+        loop {
+            let skip = (from - offset) as usize;
+            let part = body.slice(skip..);
+            let sent = self
+                .send(
+                    self.http
+                        .post(session.clone())
+                        .bearer_auth(bearer(auth)?)
+                        .header("Content-Length", part.len().to_string())
+                        .header("X-Goog-Upload-Command", command)
+                        .header("X-Goog-Upload-Offset", from.to_string())
+                        .body(part),
+                )
+                .await;
+            match sent {
+                Ok(resp) if last => return token_of(resp).await.map(Some),
+                Ok(_) => return Ok(None),
+                Err(e) if e.is_retryable() && attempts < 3 => {
+                    attempts += 1;
+                    tracing::debug!(error = %e, "chunk failed; asking the server what it has");
+                    let received = self.query(auth, session).await?;
+                    let end = offset + body.len() as u64;
+                    if received < offset || received > end {
+                        return Err(Error::transient(format!(
+                            "upload session has {received} bytes, expected {offset}..={end}"
+                        ))
+                        .with_service(SERVICE));
+                    }
+                    if received == end && !last {
+                        return Ok(None);
+                    }
+                    from = received;
+                    if let Some(wait) = e.retry_after() {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// `X-Goog-Upload-Command: query` → bytes the server holds.
+    async fn query(&self, auth: &AuthData, session: &Url) -> Result<u64> {
+        let resp = self
+            .send(
+                self.http
+                    .post(session.clone())
+                    .bearer_auth(bearer(auth)?)
+                    .header("Content-Length", "0")
+                    .header("X-Goog-Upload-Command", "query"),
+            )
+            .await?;
+        resp.headers()
+            .get("X-Goog-Upload-Size-Received")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .ok_or_else(|| {
+                Error::invalid_data("query answered without X-Goog-Upload-Size-Received")
+                    .with_service(SERVICE)
+            })
+    }
+
+    /// `POST /v1/mediaItems:batchCreate` for at most 50 uploads into one
+    /// album; one result per upload, in order.
+    async fn batch_create(
+        &self,
+        auth: &AuthData,
+        album: Option<&str>,
+        batch: &[Uploaded<'_>],
+    ) -> Result<Vec<Result<String>>> {
+        debug_assert!(batch.len() <= BATCH_CREATE_MAX);
+        let body = wire::BatchCreate {
+            album_id: album,
+            new_media_items: batch
+                .iter()
+                .map(|u| wire::NewMediaItem {
+                    description: u
+                        .item
+                        .description
+                        .as_deref()
+                        .map(|d| cut(d, DESCRIPTION_MAX))
+                        .filter(|d| !d.is_empty()),
+                    simple_media_item: wire::SimpleMediaItem {
+                        upload_token: &u.token,
+                        file_name: &u.item.filename,
+                    },
+                })
+                .collect(),
+        };
+        let resp = self
+            .send(
+                self.http
+                    .post(self.cfg.url("v1/mediaItems:batchCreate")?)
+                    .bearer_auth(bearer(auth)?)
+                    .json(&body),
+            )
+            .await?;
+        let answer: wire::BatchCreateResponse = self.json(resp).await?;
+        let mut by_token: HashMap<&str, &wire::NewMediaItemResult> = HashMap::new();
+        for r in &answer.new_media_item_results {
+            if let Some(t) = r.upload_token.as_deref() {
+                by_token.insert(t, r);
+            }
+        }
+        let storage = &self.cfg.storage_full_match;
+        Ok(batch
+            .iter()
+            .enumerate()
+            .map(|(i, u)| {
+                let r = by_token
+                    .get(u.token.as_str())
+                    .copied()
+                    .or_else(|| answer.new_media_item_results.get(i));
+                let Some(r) = r else {
+                    return Err(Error::transient("batchCreate returned no result for an item")
+                        .with_service(SERVICE));
+                };
+                let status = r.status.clone().unwrap_or_default();
+                match &r.media_item {
+                    Some(m) if status.code == 0 => {
+                        self.claimed().insert(m.id.clone());
+                        Ok(m.id.clone())
+                    }
+                    _ if status.code == 0 => Err(Error::invalid_data(
+                        "batchCreate result has neither a media item nor an error",
+                    )
+                    .with_service(SERVICE)),
+                    _ => Err(rpc_status_error(status.code, &status.message, storage)),
+                }
+            })
+            .collect())
+    }
+
+    /// `POST /v1/albums/{id}:batchAddMediaItems`.
+    async fn add_to_album(&self, auth: &AuthData, album: &str, ids: &[&str]) -> Result<()> {
+        for chunk in ids.chunks(BATCH_ADD_MAX) {
+            let url = self.cfg.url(&format!("v1/albums/{album}:batchAddMediaItems"))?;
+            self.send(
+                self.http
+                    .post(url)
+                    .bearer_auth(bearer(auth)?)
+                    .json(&wire::BatchAdd {
+                        media_item_ids: chunk.to_vec(),
+                    }),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Uploads one item's bytes with the driver's retries.
+    async fn upload_one<'a>(
+        &self,
+        ctx: &ImportContext,
+        item: &'a MediaItem,
+    ) -> (&'a MediaItem, Result<String>) {
+        let token = ctx
+            .call("upload", |auth| async move {
+                self.upload(ctx, &auth, &item.content).await
+            })
+            .await;
+        (item, token)
+    }
+
+    /// Destination ids of the item's albums (first: the one `batchCreate`
+    /// puts it in). Albums not imported by this job are skipped.
+    fn albums_of(ctx: &ImportContext, item: &MediaItem) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for a in &item.album_ids {
+            if let Some(id) = ctx.container_id(a)
+                && !out.contains(&id)
+            {
+                out.push(id);
+            }
+        }
+        out
+    }
+}
+
+async fn token_of(resp: reqwest::Response) -> Result<String> {
+    let text = resp.text().await.map_err(|e| transport_error(e, SERVICE))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(Error::invalid_data("the upload answered an empty token").with_service(SERVICE));
+    }
+    Ok(token.to_string())
+}
+
+#[async_trait]
+impl Importer<MediaData> for GooglePhotosImporter {
+    async fn import_container(
+        &self,
+        _ctx: &ImportContext,
+        auth: &AuthData,
+        album: &Album,
+    ) -> Result<String> {
+        self.create_album(auth, &album.title).await
+    }
+
+    async fn import_item(
+        &self,
+        ctx: &ImportContext,
+        auth: &AuthData,
+        item: &MediaItem,
+    ) -> Result<String> {
+        let token = self.upload(ctx, auth, &item.content).await?;
+        let albums = Self::albums_of(ctx, item);
+        let uploaded = [Uploaded { item, token }];
+        let id = self
+            .batch_create(auth, albums.first().map(String::as_str), &uploaded)
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(Error::internal("batchCreate of one item returned nothing")))?;
+        for a in albums.iter().skip(1) {
+            self.add_to_album(auth, a, &[id.as_str()]).await?;
+        }
+        Ok(id)
+    }
+
+    async fn find_existing_container(
+        &self,
+        _ctx: &ImportContext,
+        auth: &AuthData,
+        album: &Album,
+    ) -> Result<Option<String>> {
+        let title = cut(&album.title, TITLE_MAX);
+        let albums = self.list_albums(auth).await?;
+        let mut claimed = self.claimed();
+        let found = albums
+            .into_iter()
+            .find(|a| a.title == title && !claimed.contains(&a.id));
+        Ok(found.map(|a| {
+            claimed.insert(a.id.clone());
+            a.id
+        }))
+    }
+
+    async fn find_existing_item(
+        &self,
+        _ctx: &ImportContext,
+        auth: &AuthData,
+        item: &MediaItem,
+    ) -> Result<Option<String>> {
+        let existing = self.list_items(auth).await?;
+        Ok(self.adopt(item, &existing))
+    }
+
+    /// Batches: containers one by one, then all uploads of the page (at
+    /// most [`ImportContext::item_concurrency`] at once), then
+    /// `batchCreate` per destination album in groups of 50, then the extra
+    /// album memberships.
+    async fn import_page(&self, ctx: &ImportContext, page: &ExportPage<MediaData>) -> Result<()> {
+        for album in &page.containers {
+            let key = ctx.container_key(album.source_id());
+            ctx.executor()
+                .execute(&key, album.display_name(), || async {
+                    if ctx.is_recovering() {
+                        let found = ctx
+                            .call("find_existing_container", |auth| async move {
+                                self.find_existing_container(ctx, &auth, album).await
+                            })
+                            .await?;
+                        if let Some(id) = found {
+                            return Ok(id);
+                        }
+                    }
+                    ctx.call("import_container", |auth| async move {
+                        self.import_container(ctx, &auth, album).await
+                    })
+                    .await
+                })
+                .await
+                .map_err(|e| e.with_item(album.source_id()))?;
+        }
+
+        // Items without a result yet (a rerun skips the rest).
+        let mut seen = HashSet::new();
+        let mut todo: Vec<&MediaItem> = page
+            .items
+            .iter()
+            .filter(|i| seen.insert(i.source_id()))
+            .filter(|i| ctx.executor().lookup(&ctx.item_key(i.source_id())).is_none())
+            .collect();
+        if todo.is_empty() {
+            return Ok(());
+        }
+
+        // After a crash: adopt what the interrupted run already created.
+        if ctx.is_recovering() {
+            let existing = ctx
+                .call("find_existing_item", |auth| async move {
+                    self.list_items(&auth).await
+                })
+                .await?;
+            todo.retain(|item| match self.adopt(item, &existing) {
+                Some(id) => {
+                    ctx.executor().record(&ctx.item_key(item.source_id()), id);
+                    false
+                }
+                None => true,
+            });
+        }
+
+        // Upload every item's bytes.
+        let futs: Vec<_> = todo
+            .into_iter()
+            .map(|item| self.upload_one(ctx, item))
+            .collect();
+        let uploads: Vec<(&MediaItem, Result<String>)> = futures::stream::iter(futs)
+            .buffered(ctx.item_concurrency().max(1))
+            .collect()
+            .await;
+        let mut groups: Vec<(Option<String>, Vec<Uploaded<'_>>)> = Vec::new();
+        for (item, token) in uploads {
+            match token {
+                Ok(token) => {
+                    let album = Self::albums_of(ctx, item).into_iter().next();
+                    match groups.iter_mut().find(|(a, _)| *a == album) {
+                        Some((_, list)) => list.push(Uploaded { item, token }),
+                        None => groups.push((album, vec![Uploaded { item, token }])),
+                    }
+                }
+                Err(e) if e.is_job_level() => return Err(e.with_item(item.source_id())),
+                Err(e) => ctx.executor().record_failure(
+                    &ctx.item_key(item.source_id()),
+                    item.display_name(),
+                    &e,
+                ),
+            }
+        }
+
+        // Create them, 50 at a time, serially (as Google asks).
+        let mut extra: HashMap<String, Vec<String>> = HashMap::new();
+        for (album, list) in &groups {
+            for batch in list.chunks(BATCH_CREATE_MAX) {
+                let results = ctx
+                    .call("batch_create", |auth| async move {
+                        self.batch_create(&auth, album.as_deref(), batch).await
+                    })
+                    .await?;
+                for (u, r) in batch.iter().zip(results) {
+                    let key = ctx.item_key(u.item.source_id());
+                    let r = match r {
+                        // A passing per-item failure: the token may be
+                        // spent, so start over for this item alone.
+                        Err(e) if e.is_retryable() => {
+                            let item = u.item;
+                            ctx.call("import_item", |auth| async move {
+                                self.import_item(ctx, &auth, item).await
+                            })
+                            .await
+                            .map(|id| (id, true))
+                        }
+                        other => other.map(|id| (id, false)),
+                    };
+                    match r {
+                        Ok((id, albums_done)) => {
+                            if !albums_done {
+                                for a in Self::albums_of(ctx, u.item).into_iter().skip(1) {
+                                    extra.entry(a).or_default().push(id.clone());
+                                }
+                            }
+                            ctx.executor().record(&key, id);
+                        }
+                        Err(e) if e.is_job_level() => {
+                            return Err(e.with_item(u.item.source_id()));
+                        }
+                        Err(e) => ctx.executor().record_failure(&key, u.item.display_name(), &e),
+                    }
+                }
+            }
+        }
+        for (album, ids) in &extra {
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let ids = &ids;
+            ctx.call("batch_add_media_items", |auth| async move {
+                self.add_to_album(&auth, album, ids).await
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    fn rate_limit(&self) -> Option<RateLimit> {
+        Some(RateLimit::per_minute(
+            "google-photos",
+            std::num::NonZeroU32::new(self.cfg.requests_per_minute)
+                .unwrap_or(std::num::NonZeroU32::MIN),
+        ))
+    }
+}
+
+/// Collects a byte stream into memory (tests of small fixtures only).
+#[doc(hidden)]
+pub async fn collect_stream(stream: ByteStream) -> Result<Vec<u8>> {
+    stream
+        .try_fold(Vec::new(), |mut acc, b| async move {
+            acc.extend_from_slice(&b);
+            Ok(acc)
+        })
+        .await
+}
