@@ -15,4 +15,7 @@ pub mod adapters {
     /// The portable archive in a local folder (feature `local`).
     #[cfg(feature = "local")]
     pub use dtp_adapters_local as local;
+    /// Google People, Calendar, Tasks, Gmail and Photos (feature `google`).
+    #[cfg(feature = "google")]
+    pub use dtp_adapters_google as google;
 }

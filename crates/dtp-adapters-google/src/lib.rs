@@ -1,0 +1,37 @@
+//! Google adapters for dtp-rs: People (contacts), Calendar, Tasks and Gmail
+//! (and, in the `photos`, `portability` and `takeout` modules, Photos)
+//! over Google's REST APIs.
+//!
+//! Shared pieces:
+//!
+//! * [`client`]: [`GoogleClient`] — one `reqwest` client, a base URL per
+//!   [`Api`] ([`Endpoints::single_host`] points every API at a mock server
+//!   on its real paths), the bearer token of the call's
+//!   [`AuthData`](dtp_core::AuthData), typed errors;
+//! * [`error`]: both Google error formats mapped to
+//!   [`ErrorKind`](dtp_core::ErrorKind)s (rate limits with `Retry-After`,
+//!   daily quotas, storage full, 401, `invalid_grant`, 5xx);
+//! * [`limits`]: Google's published per-user quotas as driver rate limits;
+//! * [`scopes`]: OAuth scopes per data type and mode, and a ready
+//!   `dtp_auth::OAuth2Config`;
+//! * `testing` (feature `testing`): wiremock helpers and fixtures.
+//!
+//! Token refresh is the driver's: give the `Transfer` an
+//! `AuthRefresher` (e.g. `dtp_auth::OAuth2AuthDataGenerator` built from
+//! [`scopes::google_oauth2_config`]); a 401 from Google is
+//! `Unauthenticated`, the driver refreshes once and retries, and a refused
+//! refresh (`invalid_grant`) is `Reauthorize`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+// `dtp_core::Error` is the workspace's one error type.
+#![allow(clippy::result_large_err)]
+
+pub mod client;
+pub mod error;
+pub mod limits;
+pub mod scopes;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use client::{Answer, Api, Body, Endpoints, GoogleClient, GoogleConfig, Request};
+pub use error::{ErrorPolicy, GoogleError, google_error, is_full_sync_required};
