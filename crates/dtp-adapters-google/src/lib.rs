@@ -29,7 +29,9 @@
 pub mod client;
 pub mod error;
 pub mod limits;
+pub mod photos;
 pub mod scopes;
+pub mod takeout;
 #[cfg(feature = "testing")]
 pub mod testing;
 

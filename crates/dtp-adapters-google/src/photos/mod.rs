@@ -4,8 +4,8 @@
 //! | step | call |
 //! |---|---|
 //! | album | `POST /v1/albums` `{"album":{"title"}}` (title cut at 500 characters) |
-//! | bytes ≤ [`PhotosConfig::with_simple_upload_max`] | `POST /v1/uploads`, `X-Goog-Upload-Protocol: raw`, body streamed from the source; the answer is the **upload token as raw text** |
-//! | larger bytes | resumable: `POST /v1/uploads` `X-Goog-Upload-Command: start` → `X-Goog-Upload-URL` + `X-Goog-Upload-Chunk-Granularity`; then chunks (a multiple of the granularity, [`PhotosConfig::with_chunk_size`]) `upload` / `upload, finalize` with `X-Goog-Upload-Offset`; after a failed chunk, `query` → `X-Goog-Upload-Size-Received` and resend from there |
+//! | bytes ≤ [`PhotosOptions::with_simple_upload_max`] | `POST /v1/uploads`, `X-Goog-Upload-Protocol: raw`, body streamed from the source; the answer is the **upload token as raw text** |
+//! | larger bytes | resumable: `POST /v1/uploads` `X-Goog-Upload-Command: start` → `X-Goog-Upload-URL` + `X-Goog-Upload-Chunk-Granularity`; then chunks (a multiple of the granularity, [`PhotosOptions::with_chunk_size`]) `upload` / `upload, finalize` with `X-Goog-Upload-Offset`; after a failed chunk, `query` → `X-Goog-Upload-Size-Received` and resend from there |
 //! | items | `POST /v1/mediaItems:batchCreate` with at most **50** items, `fileName` and `description` (cut at 1000 characters), into the item's first album; per-item failures come **inside a 200** as `newMediaItemResults[].status` |
 //! | other albums | `POST /v1/albums/{id}:batchAddMediaItems` (≤ 50 ids) |
 //!
@@ -31,9 +31,8 @@
 //! Photos' storage-full answer (`400 INVALID_ARGUMENT`, "The remaining
 //! storage in the user's account is not enough …", either as the HTTP answer
 //! or as an item status) is `DestinationFull`, matched on a configurable
-//! substring ([`PhotosConfig::with_storage_full_match`]).
+//! substring (the client's [`ErrorPolicy`](crate::ErrorPolicy)).
 
-pub(crate) mod http;
 mod wire;
 
 use std::collections::{HashMap, HashSet};
@@ -47,9 +46,10 @@ use dtp_core::{
 };
 use dtp_models::media::{Album, MediaData, MediaItem};
 use futures::{StreamExt, TryStreamExt};
-use reqwest::Url;
+use reqwest::{Method, Url};
 
-use http::{SERVICE, ensure_ok, rpc_status_error, transport_error};
+use crate::client::{Api, Body, GoogleClient, Request};
+use crate::limits::{self, Side};
 
 /// Most items one `mediaItems.batchCreate` takes.
 pub const BATCH_CREATE_MAX: usize = 50;
@@ -59,95 +59,51 @@ pub const BATCH_ADD_MAX: usize = 50;
 const TITLE_MAX: usize = 500;
 /// Longest item description Photos keeps.
 const DESCRIPTION_MAX: usize = 1000;
+/// Service name on errors that are not HTTP answers.
+const SERVICE: &str = "google.photos";
 
-/// OAuth scopes the Photos importer needs: `photoslibrary.appendonly` to
-/// upload and create albums, `photoslibrary.readonly.appcreateddata` to find
-/// what an interrupted run created.
-pub const IMPORT_SCOPES: [&str; 2] = [
-    "https://www.googleapis.com/auth/photoslibrary.appendonly",
-    "https://www.googleapis.com/auth/photoslibrary.readonly.appcreateddata",
-];
-
-/// Where and how the importer talks to Google Photos.
+/// How the importer uploads bytes.
 #[derive(Debug, Clone)]
-pub struct PhotosConfig {
-    base: Url,
+pub struct PhotosOptions {
     simple_upload_max: u64,
     chunk_size: usize,
-    storage_full_match: String,
-    requests_per_minute: u32,
 }
 
-impl Default for PhotosConfig {
+impl Default for PhotosOptions {
     fn default() -> Self {
-        PhotosConfig {
-            base: Url::parse("https://photoslibrary.googleapis.com/").expect("static URL"),
+        PhotosOptions {
             simple_upload_max: 8 * 1024 * 1024,
             chunk_size: 8 * 1024 * 1024,
-            storage_full_match: "remaining storage".to_string(),
-            // 10,000 requests per project per day is the published Library
-            // API quota; per user, Google asks for serial batchCreate. Keep
-            // well below bursts that trigger 429s.
-            requests_per_minute: 300,
         }
     }
 }
 
-impl PhotosConfig {
-    /// The production endpoint.
+impl PhotosOptions {
+    /// The defaults: simple uploads up to 8 MiB, resumable chunks of 8 MiB.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Points at another base URL (a mock server in tests).
-    pub fn with_base_url(mut self, base: &str) -> Result<Self> {
-        let mut s = base.to_string();
-        if !s.ends_with('/') {
-            s.push('/');
-        }
-        self.base = Url::parse(&s).map_err(|e| Error::invalid_data(format!("bad base URL: {e}")))?;
-        Ok(self)
-    }
-
-    /// Files up to this size go up in one request; larger ones (and those of
-    /// unknown size… never: unknown sizes use one streamed request) use the
-    /// resumable protocol. Default 8 MiB.
+    /// Files up to this size (and files of unknown size) go up in one
+    /// streamed request; larger ones use the resumable protocol.
     pub fn with_simple_upload_max(mut self, bytes: u64) -> Self {
         self.simple_upload_max = bytes;
         self
     }
 
     /// Bytes per resumable chunk (rounded down to the server's granularity,
-    /// at least one granule). Default 8 MiB. This bounds the importer's
-    /// memory per upload in flight.
+    /// at least one granule). This bounds the importer's memory per upload
+    /// in flight.
     pub fn with_chunk_size(mut self, bytes: usize) -> Self {
         self.chunk_size = bytes.max(1);
         self
-    }
-
-    /// The substring of an error message that means "storage full".
-    pub fn with_storage_full_match(mut self, substring: impl Into<String>) -> Self {
-        self.storage_full_match = substring.into();
-        self
-    }
-
-    /// Requests per minute the importer allows itself (default 300).
-    pub fn with_requests_per_minute(mut self, n: u32) -> Self {
-        self.requests_per_minute = n.max(1);
-        self
-    }
-
-    fn url(&self, path: &str) -> Result<Url> {
-        self.base
-            .join(path)
-            .map_err(|e| Error::internal(format!("bad URL path {path}: {e}")))
     }
 }
 
 /// Writes photos and videos into Google Photos. See the [module docs](self).
 pub struct GooglePhotosImporter {
-    http: reqwest::Client,
-    cfg: PhotosConfig,
+    client: GoogleClient,
+    opts: PhotosOptions,
     /// Destination ids adopted or created by this process (recovery must
     /// not hand one out twice).
     claimed: Mutex<HashSet<String>>,
@@ -156,16 +112,10 @@ pub struct GooglePhotosImporter {
 impl std::fmt::Debug for GooglePhotosImporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GooglePhotosImporter")
-            .field("cfg", &self.cfg)
+            .field("client", &self.client)
+            .field("opts", &self.opts)
             .finish_non_exhaustive()
     }
-}
-
-fn bearer(auth: &AuthData) -> Result<&str> {
-    auth.bearer_token().ok_or_else(|| {
-        Error::new(ErrorKind::Reauthorize, "Google Photos needs OAuth credentials")
-            .with_service(SERVICE)
-    })
 }
 
 fn cut(s: &str, max_chars: usize) -> &str {
@@ -182,40 +132,22 @@ struct Uploaded<'a> {
 }
 
 impl GooglePhotosImporter {
-    /// An importer with its own HTTP client.
-    pub fn new(cfg: PhotosConfig) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("dtp-rs/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| transport_error(e, SERVICE))?;
-        Ok(Self::with_client(http, cfg))
+    /// An importer using `client`.
+    pub fn new(client: GoogleClient) -> Self {
+        Self::with_options(client, PhotosOptions::default())
     }
 
-    /// An importer sharing `http`.
-    pub fn with_client(http: reqwest::Client, cfg: PhotosConfig) -> Self {
+    /// An importer using `client`, uploading as `opts` says.
+    pub fn with_options(client: GoogleClient, opts: PhotosOptions) -> Self {
         GooglePhotosImporter {
-            http,
-            cfg,
+            client,
+            opts,
             claimed: Mutex::new(HashSet::new()),
         }
     }
 
     fn claimed(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
         self.claimed.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    async fn check(&self, resp: reqwest::Response) -> Result<reqwest::Response> {
-        ensure_ok(resp, &self.cfg.storage_full_match, SERVICE).await
-    }
-
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
-        let resp = req.send().await.map_err(|e| transport_error(e, SERVICE))?;
-        self.check(resp).await
-    }
-
-    async fn json<T: serde::de::DeserializeOwned>(&self, resp: reqwest::Response) -> Result<T> {
-        let body = resp.bytes().await.map_err(|e| transport_error(e, SERVICE))?;
-        Ok(serde_json::from_slice(&body)?)
     }
 
     /// `POST /v1/albums`.
@@ -228,15 +160,10 @@ impl GooglePhotosImporter {
         let body = wire::CreateAlbum {
             album: wire::NewAlbum { title },
         };
-        let resp = self
-            .send(
-                self.http
-                    .post(self.cfg.url("v1/albums")?)
-                    .bearer_auth(bearer(auth)?)
-                    .json(&body),
-            )
+        let album: wire::AlbumJson = self
+            .client
+            .json(auth, Request::post(Api::PhotosLibrary, "v1/albums").json(&body)?)
             .await?;
-        let album: wire::AlbumJson = self.json(resp).await?;
         self.claimed().insert(album.id.clone());
         Ok(album.id)
     }
@@ -246,15 +173,10 @@ impl GooglePhotosImporter {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut url = self.cfg.url("v1/albums")?;
-            url.query_pairs_mut().append_pair("pageSize", "50");
-            if let Some(t) = &token {
-                url.query_pairs_mut().append_pair("pageToken", t);
-            }
-            let resp = self
-                .send(self.http.get(url).bearer_auth(bearer(auth)?))
-                .await?;
-            let page: wire::AlbumsPage = self.json(resp).await?;
+            let req = Request::get(Api::PhotosLibrary, "v1/albums")
+                .query("pageSize", "50")
+                .query_opt("pageToken", token.take());
+            let page: wire::AlbumsPage = self.client.json(auth, req).await?;
             out.extend(page.albums);
             match page.next_page_token.filter(|t| !t.is_empty()) {
                 Some(t) => token = Some(t),
@@ -268,15 +190,10 @@ impl GooglePhotosImporter {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut url = self.cfg.url("v1/mediaItems")?;
-            url.query_pairs_mut().append_pair("pageSize", "100");
-            if let Some(t) = &token {
-                url.query_pairs_mut().append_pair("pageToken", t);
-            }
-            let resp = self
-                .send(self.http.get(url).bearer_auth(bearer(auth)?))
-                .await?;
-            let page: wire::MediaItemsPage = self.json(resp).await?;
+            let req = Request::get(Api::PhotosLibrary, "v1/mediaItems")
+                .query("pageSize", "100")
+                .query_opt("pageToken", token.take());
+            let page: wire::MediaItemsPage = self.client.json(auth, req).await?;
             out.extend(page.media_items);
             match page.next_page_token.filter(|t| !t.is_empty()) {
                 Some(t) => token = Some(t),
@@ -310,28 +227,30 @@ impl GooglePhotosImporter {
             .as_deref()
             .unwrap_or("application/octet-stream");
         match media.size {
-            Some(size) if size > self.cfg.simple_upload_max => {
+            Some(size) if size > self.opts.simple_upload_max => {
                 self.upload_resumable(auth, stream, mime, size).await
             }
-            _ => self.upload_simple(auth, stream, mime).await,
+            _ => self.upload_simple(auth, stream, mime, media.size).await,
         }
     }
 
     /// One request; the body streams from the source.
-    async fn upload_simple(&self, auth: &AuthData, stream: ByteStream, mime: &str) -> Result<String> {
-        let body = reqwest::Body::wrap_stream(stream);
-        let resp = self
-            .send(
-                self.http
-                    .post(self.cfg.url("v1/uploads")?)
-                    .bearer_auth(bearer(auth)?)
-                    .header("Content-Type", "application/octet-stream")
-                    .header("X-Goog-Upload-Content-Type", mime)
-                    .header("X-Goog-Upload-Protocol", "raw")
-                    .body(body),
-            )
-            .await?;
-        token_of(resp).await
+    async fn upload_simple(
+        &self,
+        auth: &AuthData,
+        stream: ByteStream,
+        mime: &str,
+        size: Option<u64>,
+    ) -> Result<String> {
+        let req = Request::post(Api::PhotosUpload, "v1/uploads")
+            .header("X-Goog-Upload-Content-Type", mime)
+            .header("X-Goog-Upload-Protocol", "raw")
+            .body(Body::Stream {
+                content_type: "application/octet-stream".into(),
+                len: size,
+                stream,
+            });
+        token_of(&self.client.send(auth, req).await?)
     }
 
     /// The resumable protocol, in chunks of at most `chunk_size` bytes.
@@ -342,24 +261,14 @@ impl GooglePhotosImporter {
         mime: &str,
         size: u64,
     ) -> Result<String> {
-        let resp = self
-            .send(
-                self.http
-                    .post(self.cfg.url("v1/uploads")?)
-                    .bearer_auth(bearer(auth)?)
-                    .header("Content-Length", "0")
-                    .header("X-Goog-Upload-Command", "start")
-                    .header("X-Goog-Upload-Content-Type", mime)
-                    .header("X-Goog-Upload-Protocol", "resumable")
-                    .header("X-Goog-Upload-Raw-Size", size.to_string()),
-            )
-            .await?;
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
+        let req = Request::post(Api::PhotosUpload, "v1/uploads")
+            .header("Content-Length", "0")
+            .header("X-Goog-Upload-Command", "start")
+            .header("X-Goog-Upload-Content-Type", mime)
+            .header("X-Goog-Upload-Protocol", "resumable")
+            .header("X-Goog-Upload-Raw-Size", size.to_string());
+        let resp = self.client.send(auth, req).await?;
+        let header = |name: &str| resp.header(name).map(str::to_string);
         let session = header("X-Goog-Upload-URL").ok_or_else(|| {
             Error::invalid_data("resumable upload start answered without X-Goog-Upload-URL")
                 .with_service(SERVICE)
@@ -371,7 +280,7 @@ impl GooglePhotosImporter {
             .and_then(|g| g.trim().parse::<usize>().ok())
             .filter(|g| *g > 0)
             .unwrap_or(256 * 1024);
-        let chunk = (self.cfg.chunk_size / granularity).max(1) * granularity;
+        let chunk = (self.opts.chunk_size / granularity).max(1) * granularity;
 
         let mut offset: u64 = 0;
         let mut pending = BytesMut::new();
@@ -430,19 +339,16 @@ impl GooglePhotosImporter {
         loop {
             let skip = (from - offset) as usize;
             let part = body.slice(skip..);
-            let sent = self
-                .send(
-                    self.http
-                        .post(session.clone())
-                        .bearer_auth(bearer(auth)?)
-                        .header("Content-Length", part.len().to_string())
-                        .header("X-Goog-Upload-Command", command)
-                        .header("X-Goog-Upload-Offset", from.to_string())
-                        .body(part),
-                )
-                .await;
+            let req = Request::absolute(Api::PhotosUpload, Method::POST, session.clone())
+                .header("X-Goog-Upload-Command", command)
+                .header("X-Goog-Upload-Offset", from.to_string())
+                .body(Body::Bytes {
+                    content_type: "application/octet-stream".into(),
+                    bytes: part,
+                });
+            let sent = self.client.send(auth, req).await;
             match sent {
-                Ok(resp) if last => return token_of(resp).await.map(Some),
+                Ok(answer) if last => return token_of(&answer).map(Some),
                 Ok(_) => return Ok(None),
                 Err(e) if e.is_retryable() && attempts < 3 => {
                     attempts += 1;
@@ -470,18 +376,12 @@ impl GooglePhotosImporter {
 
     /// `X-Goog-Upload-Command: query` → bytes the server holds.
     async fn query(&self, auth: &AuthData, session: &Url) -> Result<u64> {
-        let resp = self
-            .send(
-                self.http
-                    .post(session.clone())
-                    .bearer_auth(bearer(auth)?)
-                    .header("Content-Length", "0")
-                    .header("X-Goog-Upload-Command", "query"),
-            )
-            .await?;
-        resp.headers()
-            .get("X-Goog-Upload-Size-Received")
-            .and_then(|v| v.to_str().ok())
+        let req = Request::absolute(Api::PhotosUpload, Method::POST, session.clone())
+            .header("Content-Length", "0")
+            .header("X-Goog-Upload-Command", "query");
+        let answer = self.client.send(auth, req).await?;
+        answer
+            .header("X-Goog-Upload-Size-Received")
             .and_then(|v| v.trim().parse::<u64>().ok())
             .ok_or_else(|| {
                 Error::invalid_data("query answered without X-Goog-Upload-Size-Received")
@@ -516,22 +416,20 @@ impl GooglePhotosImporter {
                 })
                 .collect(),
         };
-        let resp = self
-            .send(
-                self.http
-                    .post(self.cfg.url("v1/mediaItems:batchCreate")?)
-                    .bearer_auth(bearer(auth)?)
-                    .json(&body),
+        let answer: wire::BatchCreateResponse = self
+            .client
+            .json(
+                auth,
+                Request::post(Api::PhotosLibrary, "v1/mediaItems:batchCreate").json(&body)?,
             )
             .await?;
-        let answer: wire::BatchCreateResponse = self.json(resp).await?;
         let mut by_token: HashMap<&str, &wire::NewMediaItemResult> = HashMap::new();
         for r in &answer.new_media_item_results {
             if let Some(t) = r.upload_token.as_deref() {
                 by_token.insert(t, r);
             }
         }
-        let storage = &self.cfg.storage_full_match;
+        let storage = &self.client.config().error_policy.storage_full_patterns;
         Ok(batch
             .iter()
             .enumerate()
@@ -563,16 +461,14 @@ impl GooglePhotosImporter {
     /// `POST /v1/albums/{id}:batchAddMediaItems`.
     async fn add_to_album(&self, auth: &AuthData, album: &str, ids: &[&str]) -> Result<()> {
         for chunk in ids.chunks(BATCH_ADD_MAX) {
-            let url = self.cfg.url(&format!("v1/albums/{album}:batchAddMediaItems"))?;
-            self.send(
-                self.http
-                    .post(url)
-                    .bearer_auth(bearer(auth)?)
-                    .json(&wire::BatchAdd {
-                        media_item_ids: chunk.to_vec(),
-                    }),
+            let req = Request::post(
+                Api::PhotosLibrary,
+                format!("v1/albums/{album}:batchAddMediaItems"),
             )
-            .await?;
+            .json(&wire::BatchAdd {
+                media_item_ids: chunk.to_vec(),
+            })?;
+            self.client.send(auth, req).await?;
         }
         Ok(())
     }
@@ -606,13 +502,37 @@ impl GooglePhotosImporter {
     }
 }
 
-async fn token_of(resp: reqwest::Response) -> Result<String> {
-    let text = resp.text().await.map_err(|e| transport_error(e, SERVICE))?;
+/// The upload token: the whole answer, as raw text (not JSON).
+fn token_of(answer: &crate::client::Answer) -> Result<String> {
+    let text = answer.text()?;
     let token = text.trim();
     if token.is_empty() {
         return Err(Error::invalid_data("the upload answered an empty token").with_service(SERVICE));
     }
     Ok(token.to_string())
+}
+
+/// Maps a per-item `google.rpc.Status` inside a 200 answer
+/// (`newMediaItemResults[].status`) to an [`Error`]; a message matching
+/// one of `storage_full` (lower-case substrings) is `DestinationFull`.
+pub(crate) fn rpc_status_error(code: i32, message: &str, storage_full: &[String]) -> Error {
+    let lower = message.to_lowercase();
+    let storage = storage_full.iter().any(|p| !p.is_empty() && lower.contains(p.as_str()));
+    let kind = match code {
+        _ if storage => ErrorKind::DestinationFull,
+        // CANCELLED, UNKNOWN, DEADLINE_EXCEEDED, ABORTED, INTERNAL, UNAVAILABLE
+        1 | 2 | 4 | 10 | 13 | 14 => ErrorKind::Transient,
+        // INVALID_ARGUMENT, ALREADY_EXISTS, FAILED_PRECONDITION, OUT_OF_RANGE
+        3 | 6 | 9 | 11 => ErrorKind::InvalidData,
+        5 => ErrorKind::NotFound,
+        7 => ErrorKind::PermissionDenied,
+        8 => ErrorKind::RateLimited { retry_after: None },
+        12 => ErrorKind::Unsupported,
+        16 => ErrorKind::Unauthenticated,
+        _ => ErrorKind::Internal,
+    };
+    Error::new(kind, format!("batchCreate item status {code}: {}", cut(message, 300)))
+        .with_service(SERVICE)
 }
 
 #[async_trait]
@@ -811,11 +731,9 @@ impl Importer<MediaData> for GooglePhotosImporter {
     }
 
     fn rate_limit(&self) -> Option<RateLimit> {
-        Some(RateLimit::per_minute(
-            "google-photos",
-            std::num::NonZeroU32::new(self.cfg.requests_per_minute)
-                .unwrap_or(std::num::NonZeroU32::MIN),
-        ))
+        let cfg = self.client.config();
+        cfg.rate_limits
+            .then(|| limits::rate_limit(Api::PhotosLibrary, Side::Import, &cfg.account, 0))
     }
 }
 
