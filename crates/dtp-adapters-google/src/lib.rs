@@ -30,6 +30,7 @@ pub mod client;
 pub mod error;
 pub mod limits;
 pub mod photos;
+pub mod portability;
 pub mod scopes;
 pub mod takeout;
 #[cfg(feature = "testing")]
