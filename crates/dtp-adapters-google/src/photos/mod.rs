@@ -104,9 +104,12 @@ impl PhotosOptions {
 pub struct GooglePhotosImporter {
     client: GoogleClient,
     opts: PhotosOptions,
-    /// Destination ids adopted or created by this process (recovery must
-    /// not hand one out twice).
-    claimed: Mutex<HashSet<String>>,
+    /// Destination id → the source key (`c:`/`i:` + source id) that
+    /// recovery adopted it for, in this process: an id is never handed to
+    /// two records, but the same record may adopt it again after another
+    /// crash. Ids this process created are not in it: a crashed run's
+    /// creations must stay adoptable by the resumed run.
+    claimed: Mutex<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for GooglePhotosImporter {
@@ -142,11 +145,11 @@ impl GooglePhotosImporter {
         GooglePhotosImporter {
             client,
             opts,
-            claimed: Mutex::new(HashSet::new()),
+            claimed: Mutex::new(HashMap::new()),
         }
     }
 
-    fn claimed(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    fn claimed(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
         self.claimed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -164,7 +167,6 @@ impl GooglePhotosImporter {
             .client
             .json(auth, Request::post(Api::PhotosLibrary, "v1/albums").json(&body)?)
             .await?;
-        self.claimed().insert(album.id.clone());
         Ok(album.id)
     }
 
@@ -209,13 +211,14 @@ impl GooglePhotosImporter {
             .as_deref()
             .map(|d| cut(d, DESCRIPTION_MAX))
             .filter(|d| !d.is_empty());
+        let me = format!("i:{}", item.id);
         let mut claimed = self.claimed();
         let found = existing.iter().find(|m| {
-            !claimed.contains(&m.id)
+            claimed.get(&m.id).is_none_or(|who| *who == me)
                 && m.filename.as_deref() == Some(item.filename.as_str())
                 && m.description.as_deref().filter(|d| !d.is_empty()) == want_desc
         })?;
-        claimed.insert(found.id.clone());
+        claimed.insert(found.id.clone(), me);
         Some(found.id.clone())
     }
 
@@ -296,10 +299,15 @@ impl GooglePhotosImporter {
             let take = pending.len().min(chunk);
             let body = pending.split_to(take).freeze();
             let end = offset + body.len() as u64;
-            if end > size || (ended && pending.is_empty() && end != size) {
+            if end > size {
                 return Err(Error::invalid_data(format!(
-                    "the source sent {} bytes, announced {size}",
-                    if end > size { end } else { end }
+                    "the source sent more than the announced {size} bytes"
+                ))
+                .with_service(SERVICE));
+            }
+            if ended && pending.is_empty() && end < size {
+                return Err(Error::invalid_data(format!(
+                    "the source ended after {end} of the announced {size} bytes"
                 ))
                 .with_service(SERVICE));
             }
@@ -309,7 +317,7 @@ impl GooglePhotosImporter {
                 .await?;
             offset = end;
             if last {
-                if !pending.is_empty() || stream.next().await.is_some() {
+                if !pending.is_empty() || (!ended && stream.next().await.is_some()) {
                     return Err(Error::invalid_data(format!(
                         "the source sent more than the announced {size} bytes"
                     ))
@@ -444,10 +452,7 @@ impl GooglePhotosImporter {
                 };
                 let status = r.status.clone().unwrap_or_default();
                 match &r.media_item {
-                    Some(m) if status.code == 0 => {
-                        self.claimed().insert(m.id.clone());
-                        Ok(m.id.clone())
-                    }
+                    Some(m) if status.code == 0 => Ok(m.id.clone()),
                     _ if status.code == 0 => Err(Error::invalid_data(
                         "batchCreate result has neither a media item nor an error",
                     )
@@ -574,24 +579,33 @@ impl Importer<MediaData> for GooglePhotosImporter {
     ) -> Result<Option<String>> {
         let title = cut(&album.title, TITLE_MAX);
         let albums = self.list_albums(auth).await?;
+        let me = format!("c:{}", album.id);
         let mut claimed = self.claimed();
         let found = albums
             .into_iter()
-            .find(|a| a.title == title && !claimed.contains(&a.id));
+            .find(|a| a.title == title && claimed.get(&a.id).is_none_or(|who| *who == me));
         Ok(found.map(|a| {
-            claimed.insert(a.id.clone());
+            claimed.insert(a.id.clone(), me);
             a.id
         }))
     }
 
     async fn find_existing_item(
         &self,
-        _ctx: &ImportContext,
+        ctx: &ImportContext,
         auth: &AuthData,
         item: &MediaItem,
     ) -> Result<Option<String>> {
         let existing = self.list_items(auth).await?;
-        Ok(self.adopt(item, &existing))
+        let Some(id) = self.adopt(item, &existing) else {
+            return Ok(None);
+        };
+        // The interrupted run may have stopped between `batchCreate` and
+        // the other albums: add them again (adding a member is harmless).
+        for a in Self::albums_of(ctx, item).iter().skip(1) {
+            self.add_to_album(auth, a, &[id.as_str()]).await?;
+        }
+        Ok(Some(id))
     }
 
     /// Batches: containers one by one, then all uploads of the page (at
@@ -630,11 +644,12 @@ impl Importer<MediaData> for GooglePhotosImporter {
             .filter(|i| seen.insert(i.source_id()))
             .filter(|i| ctx.executor().lookup(&ctx.item_key(i.source_id())).is_none())
             .collect();
-        if todo.is_empty() {
-            return Ok(());
-        }
 
-        // After a crash: adopt what the interrupted run already created.
+        // Extra album memberships to add at the end: album → item ids.
+        let mut extra: HashMap<String, Vec<String>> = HashMap::new();
+
+        // After a crash: adopt what the interrupted run already created (and
+        // add its other albums again: the run may have stopped before).
         if ctx.is_recovering() {
             let existing = ctx
                 .call("find_existing_item", |auth| async move {
@@ -643,6 +658,9 @@ impl Importer<MediaData> for GooglePhotosImporter {
                 .await?;
             todo.retain(|item| match self.adopt(item, &existing) {
                 Some(id) => {
+                    for a in Self::albums_of(ctx, item).into_iter().skip(1) {
+                        extra.entry(a).or_default().push(id.clone());
+                    }
                     ctx.executor().record(&ctx.item_key(item.source_id()), id);
                     false
                 }
@@ -679,7 +697,6 @@ impl Importer<MediaData> for GooglePhotosImporter {
         }
 
         // Create them, 50 at a time, serially (as Google asks).
-        let mut extra: HashMap<String, Vec<String>> = HashMap::new();
         for (album, list) in &groups {
             for batch in list.chunks(BATCH_CREATE_MAX) {
                 let results = ctx

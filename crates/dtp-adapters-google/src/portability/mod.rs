@@ -152,8 +152,9 @@ pub struct GooglePhotosPortability {
     client: GoogleClient,
     opts: PortabilityOptions,
     loaded: tokio::sync::Mutex<Option<Loaded>>,
-    /// The job started from the root cursor (a retried root page reuses it).
-    initiated: tokio::sync::Mutex<Option<String>>,
+    /// The archive job started from the root cursor of each transfer job (a
+    /// retried root page reuses it; another transfer starts its own).
+    initiated: tokio::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for GooglePhotosPortability {
@@ -185,7 +186,7 @@ impl GooglePhotosPortability {
             client,
             opts,
             loaded: tokio::sync::Mutex::new(None),
-            initiated: tokio::sync::Mutex::new(None),
+            initiated: tokio::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -340,11 +341,12 @@ impl Exporter<MediaData> for GooglePhotosPortability {
     ) -> Result<ExportPage<MediaData>> {
         let (job, inner) = if cursor.is_root() {
             let mut started = self.initiated.lock().await;
-            let job = match started.as_ref() {
+            let key = ctx.job_id().to_string();
+            let job = match started.get(&key) {
                 Some(job) => job.clone(),
                 None => {
                     let job = self.initiate(auth).await?;
-                    *started = Some(job.clone());
+                    started.insert(key, job.clone());
                     job
                 }
             };
