@@ -35,7 +35,11 @@ struct PhotosTarget {
 }
 
 impl PhotosTarget {
-    async fn account_with(&self, auth: AuthData, setup: impl FnOnce(&PhotosMock)) -> Account<MediaData> {
+    async fn account_with(
+        &self,
+        auth: AuthData,
+        setup: impl FnOnce(&PhotosMock),
+    ) -> Account<MediaData> {
         let mock = PhotosMock::start().await;
         setup(&mock);
         let c = client(&mock);
@@ -109,7 +113,16 @@ impl ConformanceTarget<MediaData> for PhotosTarget {
         if let Some(obj) = value.as_object_mut() {
             let is_item = obj.contains_key("filename");
             let drop: &[&str] = if is_item {
-                &["captured", "uploaded", "location", "favorite", "title", "width", "height", "duration_ms"]
+                &[
+                    "captured",
+                    "uploaded",
+                    "location",
+                    "favorite",
+                    "title",
+                    "width",
+                    "height",
+                    "duration_ms",
+                ]
             } else {
                 &["description", "created", "cover_item_id"]
             };

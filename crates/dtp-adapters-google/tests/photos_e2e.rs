@@ -20,7 +20,9 @@ use dtp_adapters_google::portability::{GooglePhotosPortability, PortabilityOptio
 use dtp_adapters_google::testing::oauth;
 use dtp_adapters_local::LocalArchive;
 use dtp_core::store::{JobId, JobState, JobStore, MemoryJobStore, NewJob};
-use dtp_core::{AuthData, DataType, MediaRef, Transfer, TransferDriver, TransferOptions, TransferReport};
+use dtp_core::{
+    AuthData, DataType, MediaRef, Transfer, TransferDriver, TransferOptions, TransferReport,
+};
 use dtp_models::media::{Album, MediaData, MediaItem, MediaKind};
 use dtp_testkit::{Dataset, MemoryExporter, MemoryImporter};
 
@@ -59,15 +61,31 @@ fn source_dataset() -> (Dataset<MediaData>, Content) {
     let mut media = HashMap::new();
     let mut want = Content::new();
     for n in 0..70usize {
-        let (album, title) = if n < 64 { ("a-hol", "Holidays") } else { ("a-fam", "Family") };
+        let (album, title) = if n < 64 {
+            ("a-hol", "Holidays")
+        } else {
+            ("a-fam", "Family")
+        };
         let video = n % 9 == 4;
-        let name = if video { format!("VID_{n:04}.mp4") } else { format!("IMG_{n:04}.jpg") };
-        let size = if n % 30 == 7 { 600 * 1024 + n } else { 3000 + n };
+        let name = if video {
+            format!("VID_{n:04}.mp4")
+        } else {
+            format!("IMG_{n:04}.jpg")
+        };
+        let size = if n % 30 == 7 {
+            600 * 1024 + n
+        } else {
+            3000 + n
+        };
         let b = bytes(100 + n as u64, size);
         let key = format!("src/{name}");
         let mut item = MediaItem::new(
             format!("s{n}"),
-            if video { MediaKind::Video } else { MediaKind::Photo },
+            if video {
+                MediaKind::Video
+            } else {
+                MediaKind::Photo
+            },
             name.clone(),
             MediaRef::new(key.clone())
                 .with_size(size as u64)
@@ -104,7 +122,12 @@ fn mock_content(mock: &PhotosMock) -> Content {
         let titles = i
             .albums
             .iter()
-            .filter_map(|a| st.albums.iter().find(|x| &x.id == a).map(|x| x.title.clone()))
+            .filter_map(|a| {
+                st.albums
+                    .iter()
+                    .find(|x| &x.id == a)
+                    .map(|x| x.title.clone())
+            })
             .collect();
         let prev = out.insert(
             i.filename.clone(),
@@ -178,8 +201,16 @@ async fn local_archive_to_google_photos_and_back() {
     assert_eq!(mock_content(&mock), want, "Google Photos holds the archive");
     {
         let st = mock.state();
-        assert!(st.batch_sizes.iter().all(|n| (1..=50).contains(n)), "{:?}", st.batch_sizes);
-        assert!(st.batch_sizes.contains(&50), "items were batched: {:?}", st.batch_sizes);
+        assert!(
+            st.batch_sizes.iter().all(|n| (1..=50).contains(n)),
+            "{:?}",
+            st.batch_sizes
+        );
+        assert!(
+            st.batch_sizes.contains(&50),
+            "items were batched: {:?}",
+            st.batch_sizes
+        );
         assert!(st.chunks >= 9, "big items went up in resumable chunks");
         assert!(st.max_chunk <= GRANULARITY);
         assert!(st.uploads_raw > 0, "small items went up in one request");
@@ -194,7 +225,10 @@ async fn local_archive_to_google_photos_and_back() {
     let report = run(&store, &job, transfer()).await;
     assert_eq!(report.state, JobState::Complete, "{report}");
     let st = mock.state();
-    assert_eq!((st.items.len(), st.albums.len(), st.batch_sizes.len()), (items, albums, batches));
+    assert_eq!(
+        (st.items.len(), st.albums.len(), st.batch_sizes.len()),
+        (items, albums, batches)
+    );
     drop(st);
 
     // Back out through the Data Portability API into a new local archive.
@@ -223,7 +257,10 @@ async fn local_archive_to_google_photos_and_back() {
     let report = run(
         &store,
         &job3,
-        Transfer::<MediaData>::new(Arc::new(LocalArchive::open_source(&out).unwrap()), sink.clone()),
+        Transfer::<MediaData>::new(
+            Arc::new(LocalArchive::open_source(&out).unwrap()),
+            sink.clone(),
+        ),
     )
     .await;
     assert_eq!(report.state, JobState::Complete, "{report}");
@@ -235,17 +272,29 @@ async fn local_archive_to_google_photos_and_back() {
         .collect();
     let mut got = Content::new();
     for i in d.items() {
-        let titles = i.item.album_ids.iter().map(|a| album_titles[a].clone()).collect();
+        let titles = i
+            .item
+            .album_ids
+            .iter()
+            .map(|a| album_titles[a].clone())
+            .collect();
         got.insert(
             i.item.filename.clone(),
-            (i.media_sha256.clone().unwrap(), i.item.description.clone(), titles),
+            (
+                i.media_sha256.clone().unwrap(),
+                i.item.description.clone(),
+                titles,
+            ),
         );
     }
     assert_eq!(got, want, "Google Photos → local archive: content equal");
     // The work directory was cleaned up with the exporter.
-    assert!(std::fs::read_dir(dir.path())
-        .unwrap()
-        .all(|e| !e.unwrap().file_name().to_string_lossy().starts_with("dtp-portability-")));
+    assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| {
+        !e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("dtp-portability-")
+    }));
 }
 
 /// Crashes while `batchCreate` is in flight — before Google applies it
@@ -256,12 +305,27 @@ async fn crash_between_upload_and_batch_create_then_resume() {
     let dir = tempfile::tempdir().unwrap();
     let (src, want) = local_source(dir.path()).await;
     for crashes in [
-        vec![BatchCrash { nth: 1, after: false }],
-        vec![BatchCrash { nth: 1, after: true }],
+        vec![BatchCrash {
+            nth: 1,
+            after: false,
+        }],
+        vec![BatchCrash {
+            nth: 1,
+            after: true,
+        }],
         vec![
-            BatchCrash { nth: 2, after: true },
-            BatchCrash { nth: 1, after: false },
-            BatchCrash { nth: 1, after: true },
+            BatchCrash {
+                nth: 2,
+                after: true,
+            },
+            BatchCrash {
+                nth: 1,
+                after: false,
+            },
+            BatchCrash {
+                nth: 1,
+                after: true,
+            },
         ],
     ] {
         let mock = PhotosMock::start().await;
@@ -269,8 +333,11 @@ async fn crash_between_upload_and_batch_create_then_resume() {
         let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
         let job = new_job(&store, "local").await;
         let transfer = || {
-            Transfer::<MediaData>::new(Arc::new(LocalArchive::open_source(&src).unwrap()), imp.clone())
-                .with_import_auth(oauth(TOKEN))
+            Transfer::<MediaData>::new(
+                Arc::new(LocalArchive::open_source(&src).unwrap()),
+                imp.clone(),
+            )
+            .with_import_auth(oauth(TOKEN))
         };
         for crash in &crashes {
             mock.arm_crash(*crash);
@@ -281,7 +348,11 @@ async fn crash_between_upload_and_batch_create_then_resume() {
         }
         let report = run(&store, &job, transfer()).await;
         assert_eq!(report.state, JobState::Complete, "{crashes:?}: {report}");
-        assert_eq!(mock_content(&mock), want, "{crashes:?}: 0 lost, 0 duplicated");
+        assert_eq!(
+            mock_content(&mock),
+            want,
+            "{crashes:?}: 0 lost, 0 duplicated"
+        );
         let st = mock.state();
         if !crashes[0].after {
             assert!(st.uploads_raw > 0);
@@ -295,13 +366,19 @@ async fn wrong_credentials_stop_the_job() {
     let (src, _) = local_source(dir.path()).await;
     let mock = PhotosMock::start().await;
     let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
-    for (auth, kind) in [(oauth("ya29.revoked"), "unauthenticated"), (AuthData::None, "reauthorize")] {
+    for (auth, kind) in [
+        (oauth("ya29.revoked"), "unauthenticated"),
+        (AuthData::None, "reauthorize"),
+    ] {
         let job = new_job(&store, "local").await;
         let report = run(
             &store,
             &job,
-            Transfer::<MediaData>::new(Arc::new(LocalArchive::open_source(&src).unwrap()), importer(&mock))
-                .with_import_auth(auth),
+            Transfer::<MediaData>::new(
+                Arc::new(LocalArchive::open_source(&src).unwrap()),
+                importer(&mock),
+            )
+            .with_import_auth(auth),
         )
         .await;
         assert_eq!(report.state, JobState::Stopped, "{report}");

@@ -25,26 +25,34 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 const TOKEN: &str = "ya29.fixture";
 
 fn source() -> MemoryExporter<MediaData> {
-    let items = [("IMG_0001.jpg", Some("first")), ("IMG_0002.jpg", Some("second")), ("VID_0003.mp4", None)]
-        .into_iter()
-        .enumerate()
-        .map(|(n, (name, desc))| {
-            let video = name.ends_with(".mp4");
-            let mut i = MediaItem::new(
-                format!("s{n}"),
-                if video { MediaKind::Video } else { MediaKind::Photo },
-                name,
-                MediaRef::new(format!("k{n}"))
-                    .with_size(1000 + n as u64)
-                    .with_mime_type(if video { "video/mp4" } else { "image/jpeg" }),
-            )
-            .in_album("a1");
-            if let Some(d) = desc {
-                i = i.with_description(d);
-            }
-            i
-        })
-        .collect();
+    let items = [
+        ("IMG_0001.jpg", Some("first")),
+        ("IMG_0002.jpg", Some("second")),
+        ("VID_0003.mp4", None),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(n, (name, desc))| {
+        let video = name.ends_with(".mp4");
+        let mut i = MediaItem::new(
+            format!("s{n}"),
+            if video {
+                MediaKind::Video
+            } else {
+                MediaKind::Photo
+            },
+            name,
+            MediaRef::new(format!("k{n}"))
+                .with_size(1000 + n as u64)
+                .with_mime_type(if video { "video/mp4" } else { "image/jpeg" }),
+        )
+        .in_album("a1");
+        if let Some(d) = desc {
+            i = i.with_description(d);
+        }
+        i
+    })
+    .collect();
     let media = (0..3)
         .map(|n| (format!("k{n}"), Bytes::from(bytes(n, 1000 + n as usize))))
         .collect();
@@ -133,15 +141,24 @@ async fn raw_upload_tokens_and_a_partial_batch_failure() {
     assert_eq!(report.state, JobState::Partial, "{report}");
     assert_eq!(report.failures.len(), 1, "{report}");
     let f = &report.failures[0];
-    assert_eq!((f.item_id.as_str(), f.kind.as_str()), ("s1", "invalid_data"));
+    assert_eq!(
+        (f.item_id.as_str(), f.kind.as_str()),
+        ("s1", "invalid_data")
+    );
     assert_eq!(report.per_type[&DataType::Media].items, 2, "{report}");
 
     let reqs = server.received_requests().await.unwrap();
     // Bytes went up raw, with the item's type and the bearer token.
-    let uploads: Vec<&Request> = reqs.iter().filter(|r| r.url.path() == "/v1/uploads").collect();
+    let uploads: Vec<&Request> = reqs
+        .iter()
+        .filter(|r| r.url.path() == "/v1/uploads")
+        .collect();
     assert_eq!(uploads.len(), 3);
     for u in &uploads {
-        assert_eq!(u.headers["authorization"], format!("Bearer {TOKEN}").as_str());
+        assert_eq!(
+            u.headers["authorization"],
+            format!("Bearer {TOKEN}").as_str()
+        );
         assert!(u.headers.contains_key("x-goog-upload-content-type"));
     }
     let mut lens: Vec<usize> = uploads.iter().map(|u| u.body.len()).collect();
@@ -165,9 +182,15 @@ async fn raw_upload_tokens_and_a_partial_batch_failure() {
         })
         .collect();
     names.sort_unstable();
-    assert!(names.iter().all(|(_, t)| t.starts_with("CAIS6QIA")), "{names:?}");
+    assert!(
+        names.iter().all(|(_, t)| t.starts_with("CAIS6QIA")),
+        "{names:?}"
+    );
     assert!(items.iter().any(|i| i["description"] == "first"));
-    assert!(items.iter().any(|i| i.get("description").is_none()), "no empty description sent");
+    assert!(
+        items.iter().any(|i| i.get("description").is_none()),
+        "no empty description sent"
+    );
 }
 
 #[tokio::test]
@@ -198,7 +221,10 @@ async fn rate_limited_batch_create_is_retried_after_retry_after() {
     let started = std::time::Instant::now();
     let report = import(&server).await;
     assert_eq!(report.state, JobState::Complete, "{report}");
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After honoured");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After honoured"
+    );
     let reqs = server.received_requests().await.unwrap();
     assert_eq!(batch_bodies(&reqs).len(), 2);
 }
@@ -317,7 +343,10 @@ async fn portability_job_in_progress_then_complete_is_downloaded_and_read() {
     write_zip(
         &zip,
         &[
-            TkFile::new("Takeout/Google Photos/Photos from 2024/IMG_9.jpg", img.clone()),
+            TkFile::new(
+                "Takeout/Google Photos/Photos from 2024/IMG_9.jpg",
+                img.clone(),
+            ),
             TkFile::new(
                 "Takeout/Google Photos/Photos from 2024/IMG_9.jpg.supplemental-metadata.json",
                 Sidecar {
@@ -338,7 +367,8 @@ async fn portability_job_in_progress_then_complete_is_downloaded_and_read() {
     Mock::given(method("GET"))
         .and(path_regex(r"^/storage/0b9a3c7e/takeout-001\.zip$"))
         .respond_with(
-            ResponseTemplate::new(200).set_body_raw(std::fs::read(&zip).unwrap(), "application/zip"),
+            ResponseTemplate::new(200)
+                .set_body_raw(std::fs::read(&zip).unwrap(), "application/zip"),
         )
         .mount(&server)
         .await;
@@ -347,12 +377,21 @@ async fn portability_job_in_progress_then_complete_is_downloaded_and_read() {
     let items = sink.destination().items();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].item.filename, "IMG_9.jpg");
-    assert_eq!(items[0].item.description.as_deref(), Some("from the archive"));
-    assert_eq!(items[0].media_sha256.as_deref(), Some(common::takeout::sha256(&img).as_str()));
+    assert_eq!(
+        items[0].item.description.as_deref(),
+        Some("from the archive")
+    );
+    assert_eq!(
+        items[0].media_sha256.as_deref(),
+        Some(common::takeout::sha256(&img).as_str())
+    );
     let reqs = server.received_requests().await.unwrap();
     let body: Value = serde_json::from_slice(&reqs[0].body).unwrap();
     assert_eq!(body["resources"], serde_json::json!(["photos.library"]));
-    let download = reqs.iter().find(|r| r.url.path().starts_with("/storage/")).unwrap();
+    let download = reqs
+        .iter()
+        .find(|r| r.url.path().starts_with("/storage/"))
+        .unwrap();
     assert!(
         !download.headers.contains_key("authorization"),
         "signed URLs are fetched without the bearer token"

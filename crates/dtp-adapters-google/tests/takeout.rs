@@ -85,7 +85,10 @@ fn fixture() -> (Vec<TkFile>, HashMap<String, Vec<u8>>) {
     // duplicate counter, and so did its sidecar.
     for (n, (file, sidecar)) in [
         ("IMG_0003.jpg", "IMG_0003.jpg.supplemental-metadata.json"),
-        ("IMG_0003(1).jpg", "IMG_0003.jpg.supplemental-metadata(1).json"),
+        (
+            "IMG_0003(1).jpg",
+            "IMG_0003.jpg.supplemental-metadata(1).json",
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -161,7 +164,10 @@ fn fixture() -> (Vec<TkFile>, HashMap<String, Vec<u8>>) {
     let orphan = bytes(30, 999);
     add(format!("{GP}/Photos from 2023/orphan.gif"), orphan.clone());
     want.insert("orphan.gif".to_string(), orphan);
-    add(format!("{GP}/archive_browser.html"), b"<html></html>".to_vec());
+    add(
+        format!("{GP}/archive_browser.html"),
+        b"<html></html>".to_vec(),
+    );
     add(
         format!("{GP}/Photos from 2023/print-subscriptions.json"),
         b"[]".to_vec(),
@@ -176,22 +182,36 @@ fn by_name(items: &[MediaItem]) -> HashMap<String, &MediaItem> {
         let key = if i.filename == "IMG_0003.jpg" {
             format!(
                 "IMG_0003.jpg#{}",
-                if i.description.as_deref() == Some("first") { 0 } else { 1 }
+                if i.description.as_deref() == Some("first") {
+                    0
+                } else {
+                    1
+                }
             )
         } else {
             i.filename.clone()
         };
-        assert!(out.insert(key, i).is_none(), "{} exported twice", i.filename);
+        assert!(
+            out.insert(key, i).is_none(),
+            "{} exported twice",
+            i.filename
+        );
     }
     out
 }
 
 async fn read_all(t: &GoogleTakeout, m: &MediaRef) -> Vec<u8> {
     let s = t
-        .open_media(&ExportContext::detached(DataType::Media), &AuthData::None, m)
+        .open_media(
+            &ExportContext::detached(DataType::Media),
+            &AuthData::None,
+            m,
+        )
         .await
         .unwrap();
-    dtp_adapters_google::photos::collect_stream(s).await.unwrap()
+    dtp_adapters_google::photos::collect_stream(s)
+        .await
+        .unwrap()
 }
 
 async fn check(t: &GoogleTakeout, want: &HashMap<String, Vec<u8>>) {
@@ -211,7 +231,11 @@ async fn check(t: &GoogleTakeout, want: &HashMap<String, Vec<u8>>) {
     assert_eq!(names, want_names);
 
     let img1 = items_by["IMG_0001.jpg"];
-    assert_eq!(img1.album_ids, vec![trip.id.clone()], "one item, in its album");
+    assert_eq!(
+        img1.album_ids,
+        vec![trip.id.clone()],
+        "one item, in its album"
+    );
     assert_eq!(img1.description.as_deref(), Some("Sunset at the pier"));
     assert_eq!(
         img1.captured.unwrap().to_datetime().unwrap().timestamp(),
@@ -220,7 +244,10 @@ async fn check(t: &GoogleTakeout, want: &HashMap<String, Vec<u8>>) {
     );
     assert_eq!(img1.uploaded.unwrap().timestamp(), CREATED);
     let g = img1.location.unwrap();
-    assert_eq!((g.latitude, g.longitude, g.altitude), (40.7128, -74.006, Some(10.5)));
+    assert_eq!(
+        (g.latitude, g.longitude, g.altitude),
+        (40.7128, -74.006, Some(10.5))
+    );
     assert!(img1.favorite);
     assert_eq!(img1.kind, MediaKind::Photo);
     assert_eq!(img1.content.mime_type.as_deref(), Some("image/jpeg"));
@@ -228,7 +255,10 @@ async fn check(t: &GoogleTakeout, want: &HashMap<String, Vec<u8>>) {
     let edited = items_by["IMG_0001-edited.jpg"];
     assert_ne!(edited.id, img1.id);
     assert_eq!(edited.album_ids, img1.album_ids);
-    assert_eq!(edited.captured, img1.captured, "edited copy keeps the original's metadata");
+    assert_eq!(
+        edited.captured, img1.captured,
+        "edited copy keeps the original's metadata"
+    );
     assert_eq!(edited.description, img1.description);
 
     let vid = items_by["VID_0002.mp4"];
@@ -236,23 +266,42 @@ async fn check(t: &GoogleTakeout, want: &HashMap<String, Vec<u8>>) {
     assert!(vid.album_ids.is_empty(), "year folders are not albums");
     assert_eq!(vid.description, None);
     let g = vid.location.unwrap();
-    assert_eq!((g.latitude, g.longitude), (38.7223, -9.1393), "geoDataExif as fallback");
+    assert_eq!(
+        (g.latitude, g.longitude),
+        (38.7223, -9.1393),
+        "geoDataExif as fallback"
+    );
 
     let first = items_by["IMG_0003.jpg#0"];
     let second = items_by["IMG_0003.jpg#1"];
-    assert_eq!(first.captured.unwrap().to_datetime().unwrap().timestamp(), 1_610_000_000);
-    assert_eq!(second.captured.unwrap().to_datetime().unwrap().timestamp(), 1_610_000_001);
+    assert_eq!(
+        first.captured.unwrap().to_datetime().unwrap().timestamp(),
+        1_610_000_000
+    );
+    assert_eq!(
+        second.captured.unwrap().to_datetime().unwrap().timestamp(),
+        1_610_000_001
+    );
 
     let long = items_by["Screenshot_20220101-101010_Some_Long_App_Name.png"];
     assert_eq!(long.description.as_deref(), Some("truncated sidecar"));
 
     let gps = items_by["exiftool-GPS.jpg"];
-    assert_eq!(gps.captured.unwrap().to_datetime().unwrap().timestamp(), 1_000_000_000);
+    assert_eq!(
+        gps.captured.unwrap().to_datetime().unwrap().timestamp(),
+        1_000_000_000
+    );
     assert_eq!(gps.location.unwrap().latitude, 48.8584);
-    assert_eq!(items_by["exifrs-exif.heic"].content.mime_type.as_deref(), Some("image/heic"));
+    assert_eq!(
+        items_by["exifrs-exif.heic"].content.mime_type.as_deref(),
+        Some("image/heic")
+    );
 
     let orphan = items_by["orphan.gif"];
-    assert_eq!(orphan.captured, None, "no sidecar: no capture time (never the mtime)");
+    assert_eq!(
+        orphan.captured, None,
+        "no sidecar: no capture time (never the mtime)"
+    );
 
     for (name, item) in &items_by {
         assert_eq!(item.content.size, Some(want[name].len() as u64), "{name}");
@@ -315,7 +364,10 @@ async fn pages_and_cursors_are_stable() {
     write_zip(&z, &files, true);
     let t = GoogleTakeout::open(&z).unwrap().with_page_size(3);
     let ctx = ExportContext::detached(DataType::Media);
-    let root = t.export(&ctx, &AuthData::None, &Cursor::root()).await.unwrap();
+    let root = t
+        .export(&ctx, &AuthData::None, &Cursor::root())
+        .await
+        .unwrap();
     assert_eq!(root.containers.len(), 2);
     assert!(root.items.is_empty());
     let mut cursors = root.next.clone();
@@ -344,7 +396,10 @@ async fn bad_inputs_are_typed_errors() {
     std::fs::write(&junk, b"PK\x03\x04 this is not really a zip").unwrap();
     let t = GoogleTakeout::open(&junk).unwrap();
     let ctx = ExportContext::detached(DataType::Media);
-    let err = t.export(&ctx, &AuthData::None, &Cursor::root()).await.unwrap_err();
+    let err = t
+        .export(&ctx, &AuthData::None, &Cursor::root())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::InvalidData);
 
     let (files, _) = fixture();
@@ -352,14 +407,21 @@ async fn bad_inputs_are_typed_errors() {
     write_dir(&folder, &files);
     let t = GoogleTakeout::open(&folder).unwrap();
     for key in ["0:../../etc/passwd", "7:Takeout/x.jpg", "nonsense"] {
-        let err = match t.open_media(&ctx, &AuthData::None, &MediaRef::new(key)).await {
+        let err = match t
+            .open_media(&ctx, &AuthData::None, &MediaRef::new(key))
+            .await
+        {
             Ok(_) => panic!("{key} opened"),
             Err(e) => e,
         };
         assert_eq!(err.kind(), &ErrorKind::NotFound, "{key}");
     }
     let err = t
-        .export(&ctx, &AuthData::None, &Cursor::new(&serde_json::json!({"t": "bogus"})).unwrap())
+        .export(
+            &ctx,
+            &AuthData::None,
+            &Cursor::new(&serde_json::json!({"t": "bogus"})).unwrap(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::InvalidData);
@@ -376,7 +438,11 @@ async fn takeout_into_local_archive_end_to_end() {
     let out = dir.path().join("archive");
     let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
     let job = store
-        .create_job(NewJob::new("google-takeout:x", "local:y", [DataType::Media]))
+        .create_job(NewJob::new(
+            "google-takeout:x",
+            "local:y",
+            [DataType::Media],
+        ))
         .await
         .unwrap()
         .id;
@@ -396,7 +462,11 @@ async fn takeout_into_local_archive_end_to_end() {
         dest.finish().unwrap();
         let stats = dest.stats();
         if run == 0 {
-            assert_eq!(stats.written as usize, want.len(), "every item written once");
+            assert_eq!(
+                stats.written as usize,
+                want.len(),
+                "every item written once"
+            );
         } else {
             assert_eq!(stats.written, 0, "a rerun adds nothing");
         }
@@ -410,7 +480,10 @@ async fn takeout_into_local_archive_end_to_end() {
         .unwrap()
         .id;
     let report = TransferDriver::new(store.clone())
-        .run(&job2, Transfer::<MediaData>::new(Arc::new(back), sink.clone()))
+        .run(
+            &job2,
+            Transfer::<MediaData>::new(Arc::new(back), sink.clone()),
+        )
         .await
         .unwrap();
     assert_eq!(report.state, JobState::Complete, "{report}");
@@ -423,15 +496,26 @@ async fn takeout_into_local_archive_end_to_end() {
         let key = if i.filename == "IMG_0003.jpg" {
             format!(
                 "IMG_0003.jpg#{}",
-                if i.description.as_deref() == Some("first") { 0 } else { 1 }
+                if i.description.as_deref() == Some("first") {
+                    0
+                } else {
+                    1
+                }
             )
         } else {
             i.filename.clone()
         };
-        assert_eq!(imported.media_sha256.as_deref(), Some(sha256(&want[&key]).as_str()), "{key}");
+        assert_eq!(
+            imported.media_sha256.as_deref(),
+            Some(sha256(&want[&key]).as_str()),
+            "{key}"
+        );
     }
     let img1 = got["IMG_0001.jpg"];
-    assert_eq!(img1.captured.unwrap().to_datetime().unwrap().timestamp(), TAKEN);
+    assert_eq!(
+        img1.captured.unwrap().to_datetime().unwrap().timestamp(),
+        TAKEN
+    );
     assert_eq!(img1.description.as_deref(), Some("Sunset at the pier"));
     assert_eq!(img1.album_ids.len(), 1);
 }

@@ -165,7 +165,10 @@ impl GooglePhotosImporter {
         };
         let album: wire::AlbumJson = self
             .client
-            .json(auth, Request::post(Api::PhotosLibrary, "v1/albums").json(&body)?)
+            .json(
+                auth,
+                Request::post(Api::PhotosLibrary, "v1/albums").json(&body)?,
+            )
             .await?;
         Ok(album.id)
     }
@@ -223,7 +226,12 @@ impl GooglePhotosImporter {
     }
 
     /// Uploads the bytes of `media`; returns the upload token.
-    async fn upload(&self, ctx: &ImportContext, auth: &AuthData, media: &MediaRef) -> Result<String> {
+    async fn upload(
+        &self,
+        ctx: &ImportContext,
+        auth: &AuthData,
+        media: &MediaRef,
+    ) -> Result<String> {
         let stream = ctx.open_media(media).await?;
         let mime = media
             .mime_type
@@ -312,9 +320,7 @@ impl GooglePhotosImporter {
                 .with_service(SERVICE));
             }
             let last = end == size;
-            let token = self
-                .send_chunk(auth, &session, body, offset, last)
-                .await?;
+            let token = self.send_chunk(auth, &session, body, offset, last).await?;
             offset = end;
             if last {
                 if !pending.is_empty() || (!ended && stream.next().await.is_some()) {
@@ -447,8 +453,10 @@ impl GooglePhotosImporter {
                     .copied()
                     .or_else(|| answer.new_media_item_results.get(i));
                 let Some(r) = r else {
-                    return Err(Error::transient("batchCreate returned no result for an item")
-                        .with_service(SERVICE));
+                    return Err(
+                        Error::transient("batchCreate returned no result for an item")
+                            .with_service(SERVICE),
+                    );
                 };
                 let status = r.status.clone().unwrap_or_default();
                 match &r.media_item {
@@ -522,7 +530,9 @@ fn token_of(answer: &crate::client::Answer) -> Result<String> {
 /// one of `storage_full` (lower-case substrings) is `DestinationFull`.
 pub(crate) fn rpc_status_error(code: i32, message: &str, storage_full: &[String]) -> Error {
     let lower = message.to_lowercase();
-    let storage = storage_full.iter().any(|p| !p.is_empty() && lower.contains(p.as_str()));
+    let storage = storage_full
+        .iter()
+        .any(|p| !p.is_empty() && lower.contains(p.as_str()));
     let kind = match code {
         _ if storage => ErrorKind::DestinationFull,
         // CANCELLED, UNKNOWN, DEADLINE_EXCEEDED, ABORTED, INTERNAL, UNAVAILABLE
@@ -536,8 +546,11 @@ pub(crate) fn rpc_status_error(code: i32, message: &str, storage_full: &[String]
         16 => ErrorKind::Unauthenticated,
         _ => ErrorKind::Internal,
     };
-    Error::new(kind, format!("batchCreate item status {code}: {}", cut(message, 300)))
-        .with_service(SERVICE)
+    Error::new(
+        kind,
+        format!("batchCreate item status {code}: {}", cut(message, 300)),
+    )
+    .with_service(SERVICE)
 }
 
 #[async_trait]
@@ -642,7 +655,11 @@ impl Importer<MediaData> for GooglePhotosImporter {
             .items
             .iter()
             .filter(|i| seen.insert(i.source_id()))
-            .filter(|i| ctx.executor().lookup(&ctx.item_key(i.source_id())).is_none())
+            .filter(|i| {
+                ctx.executor()
+                    .lookup(&ctx.item_key(i.source_id()))
+                    .is_none()
+            })
             .collect();
 
         // Extra album memberships to add at the end: album → item ids.
@@ -731,7 +748,9 @@ impl Importer<MediaData> for GooglePhotosImporter {
                         Err(e) if e.is_job_level() => {
                             return Err(e.with_item(u.item.source_id()));
                         }
-                        Err(e) => ctx.executor().record_failure(&key, u.item.display_name(), &e),
+                        Err(e) => ctx
+                            .executor()
+                            .record_failure(&key, u.item.display_name(), &e),
                     }
                 }
             }

@@ -173,8 +173,9 @@ fn safe_job(job: &str) -> Result<&str> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
-        return Err(Error::invalid_data(format!("unexpected archive job id `{job}`"))
-            .with_service(SERVICE));
+        return Err(
+            Error::invalid_data(format!("unexpected archive job id `{job}`")).with_service(SERVICE),
+        );
     }
     Ok(job)
 }
@@ -367,8 +368,10 @@ impl Exporter<MediaData> for GooglePhotosPortability {
         media: &MediaRef,
     ) -> Result<ByteStream> {
         let Some((job, key)) = media.key.split_once('/') else {
-            return Err(Error::not_found(format!("unknown media key `{}`", media.key))
-                .with_service(SERVICE));
+            return Err(
+                Error::not_found(format!("unknown media key `{}`", media.key))
+                    .with_service(SERVICE),
+            );
         };
         let takeout = self.takeout(ctx, auth, safe_job(job)?).await?;
         let mut inner = media.clone();

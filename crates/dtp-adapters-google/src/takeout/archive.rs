@@ -98,7 +98,9 @@ pub(crate) fn list(source: &Source, index: usize) -> Result<Vec<Entry>> {
             let mut z = open_zip(path)?;
             let mut out = Vec::with_capacity(z.len());
             for i in 0..z.len() {
-                let f = z.by_index_raw(i).map_err(|e| zip_error(e, path.display()))?;
+                let f = z
+                    .by_index_raw(i)
+                    .map_err(|e| zip_error(e, path.display()))?;
                 if f.is_dir() {
                     continue;
                 }
@@ -125,7 +127,10 @@ pub(crate) fn list(source: &Source, index: usize) -> Result<Vec<Entry>> {
                     if ft.is_dir() {
                         stack.push(p);
                     } else if ft.is_file() {
-                        let size = entry.metadata().map_err(|e| io_error(e, p.display()))?.len();
+                        let size = entry
+                            .metadata()
+                            .map_err(|e| io_error(e, p.display()))?
+                            .len();
                         let Ok(rel) = p.strip_prefix(root) else {
                             continue;
                         };

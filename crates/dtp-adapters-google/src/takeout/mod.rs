@@ -199,11 +199,10 @@ impl Exporter<MediaData> for GoogleTakeout {
         // Only keys this index handed out: no path from outside reaches the
         // file system.
         let Some(entry) = idx.files.get(&media.key) else {
-            return Err(Error::not_found(format!(
-                "no file `{}` in this Takeout",
-                media.key
-            ))
-            .with_service(SERVICE));
+            return Err(
+                Error::not_found(format!("no file `{}` in this Takeout", media.key))
+                    .with_service(SERVICE),
+            );
         };
         let source = self
             .sources
@@ -292,9 +291,7 @@ fn build_index(sources: &[Source]) -> Result<Index> {
     for (i, s) in sources.iter().enumerate() {
         entries.extend(archive::list(s, i)?);
     }
-    let strip = entries
-        .iter()
-        .any(|e| photos_path(&e.name, true).is_some());
+    let strip = entries.iter().any(|e| photos_path(&e.name, true).is_some());
     // folder → file name → entry (a later part wins nothing: first kept).
     let mut folders: BTreeMap<String, BTreeMap<String, Entry>> = BTreeMap::new();
     for e in entries {
@@ -460,7 +457,10 @@ mod tests {
             photos_path("Takeout/Google Photos/Trip/IMG.jpg", true),
             Some(("Trip".into(), "IMG.jpg".into()))
         );
-        assert_eq!(photos_path("Takeout/Google Photos/archive_browser.html", true), None);
+        assert_eq!(
+            photos_path("Takeout/Google Photos/archive_browser.html", true),
+            None
+        );
         assert_eq!(photos_path("Takeout/Mail/x/y", true), None);
         assert_eq!(
             photos_path("Trip/IMG.jpg", false),

@@ -333,10 +333,16 @@ mod tests {
         );
         assert_eq!(s.uploaded().unwrap().timestamp(), 1563198245);
         let g = s.location().unwrap();
-        assert_eq!((g.latitude, g.longitude, g.altitude), (40.7128, -74.006, Some(10.5)));
+        assert_eq!(
+            (g.latitude, g.longitude, g.altitude),
+            (40.7128, -74.006, Some(10.5))
+        );
         assert_eq!(s.description().as_deref(), Some("Beach"));
         assert!(s.favorited);
-        assert!(s.identity(5).starts_with("meta|IMG_1.jpg|1563198005|1563198245|5"));
+        assert!(
+            s.identity(5)
+                .starts_with("meta|IMG_1.jpg|1563198005|1563198245|5")
+        );
     }
 
     #[test]
@@ -378,8 +384,14 @@ mod tests {
 
     #[test]
     fn edited_and_year_folders() {
-        assert_eq!(edited_original("IMG_1-edited.jpg").as_deref(), Some("IMG_1.jpg"));
-        assert_eq!(edited_original("IMG_1-bearbeitet.JPG").as_deref(), Some("IMG_1.JPG"));
+        assert_eq!(
+            edited_original("IMG_1-edited.jpg").as_deref(),
+            Some("IMG_1.jpg")
+        );
+        assert_eq!(
+            edited_original("IMG_1-bearbeitet.JPG").as_deref(),
+            Some("IMG_1.JPG")
+        );
         assert_eq!(edited_original("IMG_1.jpg"), None);
         assert!(is_year_folder("Photos from 2019"));
         assert!(is_year_folder("Fotos von 2021"));

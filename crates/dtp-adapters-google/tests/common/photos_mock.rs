@@ -257,7 +257,9 @@ impl PhotosMock {
             .mount(&self.server)
             .await;
         Mock::given(method("GET"))
-            .and(path_regex(r"^/v1/archiveJobs/[^/]+/portabilityArchiveState$"))
+            .and(path_regex(
+                r"^/v1/archiveJobs/[^/]+/portabilityArchiveState$",
+            ))
             .respond_with(h(PhotosMock::archive_state))
             .mount(&self.server)
             .await;
@@ -299,7 +301,11 @@ impl PhotosMock {
         }))
     }
 
-    fn page<T: Clone>(list: &[T], req: &Request, max: usize) -> Result<(Vec<T>, Option<String>), ResponseTemplate> {
+    fn page<T: Clone>(
+        list: &[T],
+        req: &Request,
+        max: usize,
+    ) -> Result<(Vec<T>, Option<String>), ResponseTemplate> {
         let size = query(req, "pageSize")
             .and_then(|s| s.parse::<usize>().ok())
             .unwrap_or(20)
@@ -380,7 +386,11 @@ impl PhotosMock {
             }
             let mut body: &[u8] = &req.body;
             if !finalize && body.len() % GRANULARITY != 0 {
-                return rpc_error(400, "INVALID_ARGUMENT", "Chunk is not a multiple of the granularity.");
+                return rpc_error(
+                    400,
+                    "INVALID_ARGUMENT",
+                    "Chunk is not a multiple of the granularity.",
+                );
             }
             if drop_half {
                 // The connection "broke" half way: keep half, answer 503.
@@ -406,7 +416,11 @@ impl PhotosMock {
             }
             let s = st.sessions.remove(&session_id).expect("present");
             if s.received != s.size {
-                return rpc_error(400, "INVALID_ARGUMENT", "Upload size does not match X-Goog-Upload-Raw-Size.");
+                return rpc_error(
+                    400,
+                    "INVALID_ARGUMENT",
+                    "Upload size does not match X-Goog-Upload-Raw-Size.",
+                );
             }
             let token = Self::next_id(&mut st, "UPT");
             st.uploads.insert(
@@ -448,7 +462,11 @@ impl PhotosMock {
             ("resumable", "start") => {
                 let Some(size) = header(req, "x-goog-upload-raw-size").and_then(|s| s.parse().ok())
                 else {
-                    return rpc_error(400, "INVALID_ARGUMENT", "X-Goog-Upload-Raw-Size is required.");
+                    return rpc_error(
+                        400,
+                        "INVALID_ARGUMENT",
+                        "X-Goog-Upload-Raw-Size is required.",
+                    );
                 };
                 let id = Self::next_id(&mut st, "SES");
                 let keep = st.keep_bytes;
@@ -463,7 +481,10 @@ impl PhotosMock {
                         bytes: keep.then(Vec::new),
                     },
                 );
-                let url = format!("{}/v1/uploads?upload_id={id}&upload_protocol=resumable", st.uri);
+                let url = format!(
+                    "{}/v1/uploads?upload_id={id}&upload_protocol=resumable",
+                    st.uri
+                );
                 ResponseTemplate::new(200)
                     .insert_header("X-Goog-Upload-URL", url)
                     .insert_header("X-Goog-Upload-Chunk-Granularity", GRANULARITY.to_string())
@@ -499,9 +520,16 @@ impl PhotosMock {
             return rpc_error(429, "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'Write requests' and limit 'Write requests per minute per user' of service 'photoslibrary.googleapis.com'.")
                 .insert_header("Retry-After", "1");
         }
-        let new_items = body["newMediaItems"].as_array().cloned().unwrap_or_default();
+        let new_items = body["newMediaItems"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if new_items.is_empty() || new_items.len() > 50 {
-            return rpc_error(400, "INVALID_ARGUMENT", "Request must contain between 1 and 50 newMediaItems.");
+            return rpc_error(
+                400,
+                "INVALID_ARGUMENT",
+                "Request must contain between 1 and 50 newMediaItems.",
+            );
         }
         let album = body["albumId"].as_str().map(str::to_string);
         if let Some(a) = &album
@@ -522,8 +550,14 @@ impl PhotosMock {
         let uri = st.uri.clone();
         let mut results = Vec::new();
         for n in &new_items {
-            let token = n["simpleMediaItem"]["uploadToken"].as_str().unwrap_or("").to_string();
-            let file_name = n["simpleMediaItem"]["fileName"].as_str().unwrap_or("").to_string();
+            let token = n["simpleMediaItem"]["uploadToken"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            let file_name = n["simpleMediaItem"]["fileName"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
             let description = n["description"].as_str().map(str::to_string);
             if std::mem::take(&mut st.fail_next_item_internal) {
                 results.push(json!({"uploadToken": token,
@@ -551,8 +585,10 @@ impl PhotosMock {
             };
             let id = Self::next_id(&mut st, "MI");
             let item = MockItem { id, ..item };
-            results.push(json!({"uploadToken": token, "status": {"message": "Success"},
-                                "mediaItem": Self::item_json(&item, &uri)}));
+            results.push(
+                json!({"uploadToken": token, "status": {"message": "Success"},
+                                "mediaItem": Self::item_json(&item, &uri)}),
+            );
             st.items.push(item);
         }
         if let Some(c) = crash
@@ -602,10 +638,18 @@ impl PhotosMock {
         };
         let ids: Vec<String> = body["mediaItemIds"]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         if ids.is_empty() || ids.len() > 50 {
-            return rpc_error(400, "INVALID_ARGUMENT", "Request must contain between 1 and 50 mediaItemIds.");
+            return rpc_error(
+                400,
+                "INVALID_ARGUMENT",
+                "Request must contain between 1 and 50 mediaItemIds.",
+            );
         }
         let mut st = self.state();
         if !st.albums.iter().any(|a| a.id == album) {
@@ -630,16 +674,27 @@ impl PhotosMock {
         }
         let mut st = self.state();
         if st.portability_forbidden {
-            return rpc_error(403, "PERMISSION_DENIED", "Requested resources are not authorized by the OAuth token.");
+            return rpc_error(
+                403,
+                "PERMISSION_DENIED",
+                "Requested resources are not authorized by the OAuth token.",
+            );
         }
         let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
             return rpc_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.");
         };
-        if body["resources"].as_array().map(|a| a.is_empty()).unwrap_or(true) {
+        if body["resources"]
+            .as_array()
+            .map(|a| a.is_empty())
+            .unwrap_or(true)
+        {
             return rpc_error(400, "INVALID_ARGUMENT", "resources must not be empty.");
         }
         st.portability_initiates += 1;
-        let id = format!("{:08x}-aaaa-bbbb-cccc-{:012x}", st.portability_initiates, st.next);
+        let id = format!(
+            "{:08x}-aaaa-bbbb-cccc-{:012x}",
+            st.portability_initiates, st.next
+        );
         st.jobs.insert(id.clone(), 0);
         ResponseTemplate::new(200)
             .set_body_json(json!({"archiveJobId": id, "accessType": "ACCESS_TYPE_ONE_TIME"}))
@@ -668,7 +723,9 @@ impl PhotosMock {
                 .set_body_json(json!({"state": "IN_PROGRESS", "name": name}));
         }
         let urls: Vec<String> = (1..=parts)
-            .map(|p| format!("{uri}/storage/{job}/part-{p}.zip?X-Goog-Signature=abc&X-Goog-Expires=3600"))
+            .map(|p| {
+                format!("{uri}/storage/{job}/part-{p}.zip?X-Goog-Signature=abc&X-Goog-Expires=3600")
+            })
             .collect();
         ResponseTemplate::new(200).set_body_json(json!({
             "state": "COMPLETE", "urls": urls, "name": name,
@@ -716,7 +773,8 @@ pub fn takeout_zip(st: &State, part: usize) -> Vec<u8> {
             )
             .unwrap();
         }
-        z.start_file(format!("{gp}/archive_browser.html"), opts).unwrap();
+        z.start_file(format!("{gp}/archive_browser.html"), opts)
+            .unwrap();
         z.write_all(b"<html></html>").unwrap();
     }
     let mut used: HashMap<(String, String), u32> = HashMap::new();
@@ -745,7 +803,10 @@ pub fn takeout_zip(st: &State, part: usize) -> Vec<u8> {
             // counter, on the file and on its sidecar.
             let count = used.entry((f.clone(), i.filename.clone())).or_insert(0u32);
             let (file, side) = if *count == 0 {
-                (i.filename.clone(), format!("{}.supplemental-metadata.json", i.filename))
+                (
+                    i.filename.clone(),
+                    format!("{}.supplemental-metadata.json", i.filename),
+                )
             } else {
                 let (stem, ext) = match i.filename.rfind('.') {
                     Some(d) => (&i.filename[..d], &i.filename[d..]),
