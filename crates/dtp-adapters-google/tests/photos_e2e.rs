@@ -224,12 +224,13 @@ async fn local_archive_to_google_photos_and_back() {
     };
     let report = run(&store, &job, transfer()).await;
     assert_eq!(report.state, JobState::Complete, "{report}");
-    let st = mock.state();
-    assert_eq!(
-        (st.items.len(), st.albums.len(), st.batch_sizes.len()),
-        (items, albums, batches)
-    );
-    drop(st);
+    {
+        let st = mock.state();
+        assert_eq!(
+            (st.items.len(), st.albums.len(), st.batch_sizes.len()),
+            (items, albums, batches)
+        );
+    }
 
     // Back out through the Data Portability API into a new local archive.
     let out = dir.path().join("from-google");

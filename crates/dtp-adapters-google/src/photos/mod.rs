@@ -27,7 +27,7 @@
 //!
 //! # Errors
 //!
-//! Google's two error formats are mapped to [`ErrorKind`](dtp_core::ErrorKind)s;
+//! Google's two error formats are mapped to `ErrorKind`s;
 //! Photos' storage-full answer (`400 INVALID_ARGUMENT`, "The remaining
 //! storage in the user's account is not enough …", either as the HTTP answer
 //! or as an item status) is `DestinationFull`, matched on a configurable

@@ -9,7 +9,7 @@
 //! the bearer token, at most 50 items per `batchCreate`, upload tokens used
 //! once, chunk offsets, archive URLs fetched without `Authorization`.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::result_large_err)]
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -385,7 +385,7 @@ impl PhotosMock {
                 return rpc_error(400, "INVALID_ARGUMENT", "Unknown upload command.");
             }
             let mut body: &[u8] = &req.body;
-            if !finalize && body.len() % GRANULARITY != 0 {
+            if !finalize && !body.len().is_multiple_of(GRANULARITY) {
                 return rpc_error(
                     400,
                     "INVALID_ARGUMENT",
