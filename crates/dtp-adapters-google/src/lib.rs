@@ -26,15 +26,21 @@
 // `dtp_core::Error` is the workspace's one error type.
 #![allow(clippy::result_large_err)]
 
+pub mod calendar;
 pub mod client;
+pub mod contacts;
 pub mod error;
 pub mod limits;
 pub mod photos;
 pub mod portability;
 pub mod scopes;
 pub mod takeout;
+pub mod tasks;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use calendar::{CalendarExporter, CalendarImporter};
 pub use client::{Answer, Api, Body, Endpoints, GoogleClient, GoogleConfig, Request};
+pub use contacts::{PeopleExporter, PeopleImporter};
 pub use error::{ErrorPolicy, GoogleError, google_error, is_full_sync_required};
+pub use tasks::{TasksExporter, TasksImporter};

@@ -183,3 +183,83 @@ pub fn query_param(req: &wiremock::Request, name: &str) -> Option<String> {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
+
+pub mod calendar;
+pub mod people;
+pub mod tasks;
+
+/// Shared plumbing of the stateful fakes: the valid access token, a one-off
+/// rate-limit answer, and opaque page tokens.
+#[derive(Debug)]
+pub struct FakeAuth {
+    valid_token: std::sync::Mutex<String>,
+    throttle_once: std::sync::atomic::AtomicBool,
+}
+
+impl FakeAuth {
+    /// Accepts `token`; answers the first throttled request with 429.
+    pub fn new(token: &str, throttle_first: bool) -> Self {
+        FakeAuth {
+            valid_token: std::sync::Mutex::new(token.to_string()),
+            throttle_once: std::sync::atomic::AtomicBool::new(throttle_first),
+        }
+    }
+
+    /// Accepts only `token` from now on (an expired token gets 401).
+    pub fn set_valid_token(&self, token: &str) {
+        *self.valid_token.lock().unwrap_or_else(|p| p.into_inner()) = token.to_string();
+    }
+
+    /// 401 unless the request carries the valid bearer token.
+    pub fn check(&self, req: &wiremock::Request) -> Option<ResponseTemplate> {
+        let valid = self
+            .valid_token
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match bearer_of(req) {
+            Some(t) if t == valid => None,
+            _ => Some(unauthenticated()),
+        }
+    }
+
+    /// The one 429 (with `Retry-After: 1`) of this account, if not yet sent.
+    pub fn throttle(&self, body: Value) -> Option<ResponseTemplate> {
+        self.throttle_once
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+            .then(|| {
+                ResponseTemplate::new(429)
+                    .insert_header("Retry-After", "1")
+                    .set_body_json(body)
+            })
+    }
+}
+
+/// An opaque page token for `offset` of listing `scope`.
+pub fn page_token(scope: &str, offset: usize) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{scope}|{offset}"))
+}
+
+/// The offset in a page token of listing `scope`; `None` for a token that
+/// is not one (the fake answers 400).
+pub fn page_offset(scope: &str, token: &str) -> Option<usize> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (s, o) = text.rsplit_once('|')?;
+    (s == scope).then_some(())?;
+    o.parse().ok()
+}
+
+/// A mock server answering every request with `response` (error cases).
+pub async fn failing_server(response: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(response)
+        .mount(&server)
+        .await;
+    server
+}
