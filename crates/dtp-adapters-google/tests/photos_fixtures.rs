@@ -410,3 +410,20 @@ async fn portability_job_that_failed_stops_the_export() {
     assert!(report.stop_reason.unwrap().message.contains("FAILED"));
     assert!(sink.destination().items().is_empty());
 }
+
+#[tokio::test]
+async fn a_refused_batch_fails_its_items_and_the_job_goes_on() {
+    let server = photos_server().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/mediaItems:batchCreate"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(fixture("photos.mediaItems.batchCreate.400")),
+        )
+        .mount(&server)
+        .await;
+    let report = import(&server).await;
+    assert_eq!(report.state, JobState::Partial, "{report}");
+    assert_eq!(report.failures.len(), 3, "{report}");
+    assert!(report.failures.iter().all(|f| f.kind == "invalid_data"));
+    assert_eq!(report.per_type[&DataType::Media].containers, 1);
+}

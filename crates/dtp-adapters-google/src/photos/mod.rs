@@ -716,11 +716,27 @@ impl Importer<MediaData> for GooglePhotosImporter {
         // Create them, 50 at a time, serially (as Google asks).
         for (album, list) in &groups {
             for batch in list.chunks(BATCH_CREATE_MAX) {
-                let results = ctx
+                let results = match ctx
                     .call("batch_create", |auth| async move {
                         self.batch_create(&auth, album.as_deref(), batch).await
                     })
-                    .await?;
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(e) if e.is_job_level() => return Err(e),
+                    // The whole call was refused for a reason of its items
+                    // (400): each item of the batch fails, the job goes on.
+                    Err(e) => {
+                        for u in batch {
+                            ctx.executor().record_failure(
+                                &ctx.item_key(u.item.source_id()),
+                                u.item.display_name(),
+                                &e,
+                            );
+                        }
+                        continue;
+                    }
+                };
                 for (u, r) in batch.iter().zip(results) {
                     let key = ctx.item_key(u.item.source_id());
                     let r = match r {
