@@ -11,5 +11,7 @@ mod common;
 mod contacts;
 #[path = "google/live.rs"]
 mod live;
+#[path = "google/mail.rs"]
+mod mail;
 #[path = "google/tasks.rs"]
 mod tasks;

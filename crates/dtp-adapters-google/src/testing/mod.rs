@@ -159,6 +159,17 @@ pub fn client_for(server: &MockServer) -> GoogleClient {
     GoogleClient::new(config_for(server)).expect("client builds")
 }
 
+/// A client for every API at `uri` (e.g. a server that is gone).
+pub fn client_for_uri(uri: &str) -> GoogleClient {
+    GoogleClient::new(
+        GoogleConfig::new("test@example.com")
+            .with_endpoints(Endpoints::single_host(uri).expect("URI parses"))
+            .with_rate_limits(false)
+            .with_request_timeout(std::time::Duration::from_secs(5)),
+    )
+    .expect("client builds")
+}
+
 /// The bearer token a wiremock request carried, if any.
 pub fn bearer_of(req: &wiremock::Request) -> Option<String> {
     req.headers
@@ -185,6 +196,7 @@ pub fn query_param(req: &wiremock::Request, name: &str) -> Option<String> {
 }
 
 pub mod calendar;
+pub mod gmail;
 pub mod people;
 pub mod tasks;
 

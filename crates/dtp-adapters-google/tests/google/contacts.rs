@@ -398,3 +398,32 @@ async fn a_403_rate_limit_is_retried_after_retry_after() {
     // Two waits of Retry-After: 1 (the 403 and the fake's one 429).
     assert!(started.elapsed() >= std::time::Duration::from_secs(2));
 }
+
+#[tokio::test]
+async fn errors_never_carry_the_token_and_transport_failures_are_transient() {
+    use dtp_adapters_google::{Api, Request};
+    let server = failing_server(testing::unauthenticated()).await;
+    let client = client_for(&server);
+    let auth = testing::oauth("ya29.SECRET-TOKEN");
+    let err = client
+        .json::<serde_json::Value>(&auth, Request::get(Api::People, "v1/contactGroups"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &dtp_core::ErrorKind::Unauthenticated);
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("SECRET"), "{shown}");
+    assert!(shown.contains("authError"), "{shown}");
+    // Nothing listens on a port just released: a transport error, retryable.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = testing::client_for_uri(&format!("http://127.0.0.1:{port}"));
+    let err = client
+        .json::<serde_json::Value>(&auth, Request::get(Api::People, "v1/contactGroups"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &dtp_core::ErrorKind::Transient);
+    assert!(!format!("{err} {err:?}").contains("SECRET"));
+}
