@@ -16,7 +16,8 @@
 //!
 //! What [`GoogleTakeout`] makes of it:
 //!
-//! * every folder that is not a year folder (or that has a `metadata.json`)
+//! * every folder that is not a year folder ("Photos from 2019") or an older
+//!   Takeout's date folder ("2019-07-15"), or that has a `metadata.json`,
 //!   is an [`Album`]; title, description and creation date come from
 //!   `metadata.json` when there is one;
 //! * every photo or video is exported **once**, with every album it appears
@@ -34,6 +35,10 @@
 //!
 //! A multi-part Takeout is read by pointing at the folder holding all its
 //! `takeout-…-NNN.zip` parts; a sidecar may be in another part than its file.
+//!
+//! Limits: the scan keeps one record per item in memory (a few hundred bytes
+//! each); each media stream opens its zip part anew (reading the central
+//! directory); `.tgz` Takeouts are not read (extract them first).
 //!
 //! ```no_run
 //! # async fn demo() -> dtp_core::Result<()> {

@@ -297,10 +297,22 @@ pub(crate) fn find_sidecar<'a>(name: &str, jsons: &[&'a str]) -> Option<&'a str>
 }
 
 /// Whether a folder name is one of Takeout's year folders
-/// ("Photos from 2019", "Fotos von 2019", "Photos de 2019" …): it ends in a
-/// four-digit year and names no album.
+/// ("Photos from 2019", "Fotos von 2019", "Photos de 2019" …), or an older
+/// Takeout's date folder ("2019-07-15", "2019-07-15 #2"): these name no
+/// album.
 pub(crate) fn is_year_folder(name: &str) -> bool {
     let t = name.trim();
+    let date = t.split(" #").next().unwrap_or(t);
+    let b = date.as_bytes();
+    if b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+    {
+        return true;
+    }
     let digits: String = t.chars().rev().take_while(|c| c.is_ascii_digit()).collect();
     if digits.len() != 4 {
         return false;
@@ -395,6 +407,9 @@ mod tests {
         assert_eq!(edited_original("IMG_1.jpg"), None);
         assert!(is_year_folder("Photos from 2019"));
         assert!(is_year_folder("Fotos von 2021"));
+        assert!(is_year_folder("2019-07-15"));
+        assert!(is_year_folder("2019-07-15 #2"));
+        assert!(!is_year_folder("2019-07-15 Wedding"));
         assert!(!is_year_folder("Holidays 2019 in Rome"));
         assert!(!is_year_folder("Trip"));
         assert!(is_album_metadata_name("metadata.json"));
