@@ -69,6 +69,9 @@ fn source_dataset() -> (Dataset<MediaData>, Content) {
         let video = n % 9 == 4;
         let name = if video {
             format!("VID_{n:04}.mp4")
+        } else if n == 3 {
+            // Not ASCII: no X-Goog-Upload-File-Name, the name still arrives.
+            format!("Café_été_{n:04}.jpg")
         } else {
             format!("IMG_{n:04}.jpg")
         };

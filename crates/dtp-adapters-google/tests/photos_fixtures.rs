@@ -161,6 +161,12 @@ async fn raw_upload_tokens_and_a_partial_batch_failure() {
         );
         assert!(u.headers.contains_key("x-goog-upload-content-type"));
     }
+    let mut names: Vec<&str> = uploads
+        .iter()
+        .map(|u| u.headers["x-goog-upload-file-name"].to_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["IMG_0001.jpg", "IMG_0002.jpg", "VID_0003.mp4"]);
     let mut lens: Vec<usize> = uploads.iter().map(|u| u.body.len()).collect();
     lens.sort_unstable();
     assert_eq!(lens, [1000, 1001, 1002]);

@@ -4,7 +4,7 @@
 //! | step | call |
 //! |---|---|
 //! | album | `POST /v1/albums` `{"album":{"title"}}` (title cut at 500 characters) |
-//! | bytes ≤ [`PhotosOptions::with_simple_upload_max`] | `POST /v1/uploads`, `X-Goog-Upload-Protocol: raw`, body streamed from the source; the answer is the **upload token as raw text** |
+//! | bytes ≤ [`PhotosOptions::with_simple_upload_max`] | `POST /v1/uploads`, `X-Goog-Upload-Protocol: raw`, `X-Goog-Upload-Content-Type`, `X-Goog-Upload-File-Name` (ASCII names), body streamed from the source; the answer is the **upload token as raw text** |
 //! | larger bytes | resumable: `POST /v1/uploads` `X-Goog-Upload-Command: start` → `X-Goog-Upload-URL` + `X-Goog-Upload-Chunk-Granularity`; then chunks (a multiple of the granularity, [`PhotosOptions::with_chunk_size`]) `upload` / `upload, finalize` with `X-Goog-Upload-Offset`; after a failed chunk, `query` → `X-Goog-Upload-Size-Received` and resend from there |
 //! | items | `POST /v1/mediaItems:batchCreate` with at most **50** items, `fileName` and `description` (cut at 1000 characters), into the item's first album; per-item failures come **inside a 200** as `newMediaItemResults[].status` |
 //! | other albums | `POST /v1/albums/{id}:batchAddMediaItems` (≤ 50 ids) |
@@ -41,8 +41,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use dtp_core::{
-    AuthData, ByteStream, Error, ErrorKind, ExportPage, ImportContext, Importer, MediaRef,
-    RateLimit, Record, Result,
+    AuthData, ByteStream, Error, ErrorKind, ExportPage, ImportContext, Importer, RateLimit, Record,
+    Result,
 };
 use dtp_models::media::{Album, MediaData, MediaItem};
 use futures::{StreamExt, TryStreamExt};
@@ -225,23 +225,31 @@ impl GooglePhotosImporter {
         Some(found.id.clone())
     }
 
-    /// Uploads the bytes of `media`; returns the upload token.
+    /// Uploads the bytes of `item`; returns the upload token.
     async fn upload(
         &self,
         ctx: &ImportContext,
         auth: &AuthData,
-        media: &MediaRef,
+        item: &MediaItem,
     ) -> Result<String> {
+        let media = &item.content;
         let stream = ctx.open_media(media).await?;
         let mime = media
             .mime_type
             .as_deref()
             .unwrap_or("application/octet-stream");
+        // `X-Goog-Upload-File-Name` is recommended; header values are ASCII,
+        // so other names travel only in batchCreate's `fileName`.
+        let name = Some(item.filename.as_str())
+            .filter(|n| !n.is_empty() && n.bytes().all(|b| (0x20..0x7f).contains(&b)));
         match media.size {
             Some(size) if size > self.opts.simple_upload_max => {
-                self.upload_resumable(auth, stream, mime, size).await
+                self.upload_resumable(auth, stream, mime, name, size).await
             }
-            _ => self.upload_simple(auth, stream, mime, media.size).await,
+            _ => {
+                self.upload_simple(auth, stream, mime, name, media.size)
+                    .await
+            }
         }
     }
 
@@ -251,16 +259,20 @@ impl GooglePhotosImporter {
         auth: &AuthData,
         stream: ByteStream,
         mime: &str,
+        name: Option<&str>,
         size: Option<u64>,
     ) -> Result<String> {
-        let req = Request::post(Api::PhotosUpload, "v1/uploads")
+        let mut req = Request::post(Api::PhotosUpload, "v1/uploads")
             .header("X-Goog-Upload-Content-Type", mime)
-            .header("X-Goog-Upload-Protocol", "raw")
-            .body(Body::Stream {
-                content_type: "application/octet-stream".into(),
-                len: size,
-                stream,
-            });
+            .header("X-Goog-Upload-Protocol", "raw");
+        if let Some(n) = name {
+            req = req.header("X-Goog-Upload-File-Name", n);
+        }
+        let req = req.body(Body::Stream {
+            content_type: "application/octet-stream".into(),
+            len: size,
+            stream,
+        });
         token_of(&self.client.send(auth, req).await?)
     }
 
@@ -270,14 +282,18 @@ impl GooglePhotosImporter {
         auth: &AuthData,
         mut stream: ByteStream,
         mime: &str,
+        name: Option<&str>,
         size: u64,
     ) -> Result<String> {
-        let req = Request::post(Api::PhotosUpload, "v1/uploads")
+        let mut req = Request::post(Api::PhotosUpload, "v1/uploads")
             .header("Content-Length", "0")
             .header("X-Goog-Upload-Command", "start")
             .header("X-Goog-Upload-Content-Type", mime)
             .header("X-Goog-Upload-Protocol", "resumable")
             .header("X-Goog-Upload-Raw-Size", size.to_string());
+        if let Some(n) = name {
+            req = req.header("X-Goog-Upload-File-Name", n);
+        }
         let resp = self.client.send(auth, req).await?;
         let header = |name: &str| resp.header(name).map(str::to_string);
         let session = header("X-Goog-Upload-URL").ok_or_else(|| {
@@ -494,7 +510,7 @@ impl GooglePhotosImporter {
     ) -> (&'a MediaItem, Result<String>) {
         let token = ctx
             .call("upload", |auth| async move {
-                self.upload(ctx, &auth, &item.content).await
+                self.upload(ctx, &auth, item).await
             })
             .await;
         (item, token)
@@ -570,7 +586,7 @@ impl Importer<MediaData> for GooglePhotosImporter {
         auth: &AuthData,
         item: &MediaItem,
     ) -> Result<String> {
-        let token = self.upload(ctx, auth, &item.content).await?;
+        let token = self.upload(ctx, auth, item).await?;
         let albums = Self::albums_of(ctx, item);
         let uploaded = [Uploaded { item, token }];
         let id = self
