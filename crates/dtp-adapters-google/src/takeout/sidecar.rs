@@ -170,7 +170,11 @@ pub(crate) struct AlbumMetadata {
 impl AlbumMetadata {
     /// Parses album metadata; `None` if the JSON is something else.
     pub fn parse(bytes: &[u8]) -> Option<Self> {
-        let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+        let mut v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+        // Older Takeouts wrap it: `{"albumData": {"title", "description", "date"}}`.
+        if let Some(inner) = v.get_mut("albumData").map(serde_json::Value::take) {
+            v = inner;
+        }
         let obj = v.as_object()?;
         if obj.contains_key("photoTakenTime") || !obj.contains_key("title") {
             return None;
@@ -364,6 +368,10 @@ mod tests {
         let a = AlbumMetadata::parse(album).unwrap();
         assert_eq!(a.title.as_deref(), Some("Trip"));
         assert_eq!(a.created().unwrap().timestamp(), 1500000000);
+        let old = br#"{"albumData":{"title":"Old trip","description":"2015","date":{"timestamp":"1420070400","formatted":"x"}}}"#;
+        let a = AlbumMetadata::parse(old).unwrap();
+        assert_eq!(a.title.as_deref(), Some("Old trip"));
+        assert_eq!(a.created().unwrap().timestamp(), 1420070400);
         assert!(MediaSidecar::parse(b"[1,2]").is_none());
         assert!(MediaSidecar::parse(b"{not json").is_none());
     }
