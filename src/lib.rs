@@ -12,10 +12,10 @@ pub use dtp_testkit as testkit;
 
 /// Adapters, each behind its cargo feature.
 pub mod adapters {
-    /// The portable archive in a local folder (feature `local`).
-    #[cfg(feature = "local")]
-    pub use dtp_adapters_local as local;
     /// Google People, Calendar, Tasks, Gmail and Photos (feature `google`).
     #[cfg(feature = "google")]
     pub use dtp_adapters_google as google;
+    /// The portable archive in a local folder (feature `local`).
+    #[cfg(feature = "local")]
+    pub use dtp_adapters_local as local;
 }

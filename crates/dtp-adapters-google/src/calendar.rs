@@ -7,8 +7,10 @@
 //! For each series the exceptions are fetched with
 //! `events.list?iCalUID=…&showDeleted=true`: a modified instance (one with
 //! `recurringEventId`/`originalStartTime`) becomes an override of the series,
-//! a cancelled one an `EXDATE`. Instances listed on their own are skipped
-//! (they come with their series). All-day events (`date`) become dates;
+//! a cancelled one an `EXDATE`. Instances listed on their own come with
+//! their series, except when the series is not in the calendar (an
+//! invitation to one occurrence): such an instance is exported alone with
+//! its `RECURRENCE-ID`, and imported as a plain event that remembers it. All-day events (`date`) become dates;
 //! timed events with a `timeZone` become local times in that zone (the
 //! offset Google writes is converted with the IANA database), others UTC.
 //! Attendees (with response status, optional, resource, comment, extra
@@ -24,7 +26,8 @@
 //! marked `X-GOOGLE-PRIMARY` and imported into the destination's primary.
 //!
 //! **Import** ([`CalendarImporter`]): calendars with `POST calendars` (an
-//! owned calendar of the same name is reused), events with
+//! owned calendar of the same name is reused; the colour set with
+//! `PATCH users/me/calendarList/{id}?colorRgbFormat=true`), events with
 //! `POST calendars/{id}/events/import` keyed by `iCalUID`: the series first,
 //! then each override with `recurringEventId` and `originalStartTime`.
 //! `events.import` adds a private copy and sends no invitations (it takes no
@@ -90,6 +93,9 @@ const VERBATIM: &[&str] = &[
 const NO_START: &str = "dtp.noStart";
 const NO_END: &str = "dtp.noEnd";
 const DURATION: &str = "dtp.duration";
+/// The original start of a lone instance (an invitation to one occurrence),
+/// kept because Google stores it as a plain event.
+const ORPHAN_ORIGINAL_START: &str = "dtp.originalStartTime";
 
 fn enc(s: &str) -> String {
     utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
@@ -171,6 +177,25 @@ impl CalendarExporter {
                 .query_opt("pageToken", page_token),
             )
             .await
+    }
+
+    /// Whether the series `id` is readable in `calendar` (not deleted).
+    async fn series_exists(&self, auth: &AuthData, calendar: &str, id: &str) -> Result<bool> {
+        match self
+            .client
+            .json::<Value>(
+                auth,
+                Request::get(
+                    Api::Calendar,
+                    format!("calendars/{}/events/{}", enc(calendar), enc(id)),
+                ),
+            )
+            .await
+        {
+            Ok(v) => Ok(s(&v, "status").as_deref() != Some("cancelled")),
+            Err(e) if *e.kind() == dtp_core::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// The series with its exceptions attached.
@@ -312,10 +337,37 @@ impl Exporter<CalendarData> for CalendarExporter {
                     other => other?,
                 };
                 let mut out = ExportPage::new();
+                let on_page: std::collections::HashSet<String> =
+                    page.items.iter().filter_map(|i| s(i, "id")).collect();
+                let mut masters: BTreeMap<String, bool> = BTreeMap::new();
                 for item in &page.items {
-                    if item.get("recurringEventId").is_some()
-                        || s(item, "status").as_deref() == Some("cancelled")
-                    {
+                    if s(item, "status").as_deref() == Some("cancelled") {
+                        continue;
+                    }
+                    if let Some(master) = s(item, "recurringEventId") {
+                        // An instance comes with its series, unless the
+                        // series is not in this calendar (an invitation to
+                        // one occurrence): then it stands alone.
+                        if on_page.contains(&master) {
+                            continue;
+                        }
+                        let exists = match masters.get(&master) {
+                            Some(e) => *e,
+                            None => {
+                                let e = self.series_exists(auth, &calendar_id, &master).await?;
+                                masters.insert(master.clone(), e);
+                                e
+                            }
+                        };
+                        if exists {
+                            continue;
+                        }
+                        let mut ev = event_from_google(item, &calendar_id)?;
+                        ev.recurrence_id = item.get("originalStartTime").and_then(time_from_google);
+                        if let Some(c) = pending.take() {
+                            out = out.with_container(*c);
+                        }
+                        out = out.with_item(ev);
                         continue;
                     }
                     let ev = if item.get("recurrence").is_some() {
@@ -537,6 +589,12 @@ pub fn event_from_google(g: &Value, calendar_id: &str) -> Result<Event> {
     if !private.contains_key(NO_START) {
         ev.start = g.get("start").and_then(time_from_google);
     }
+    if let Some(orig) = private.get(ORPHAN_ORIGINAL_START) {
+        ev.recurrence_id = serde_json::from_str::<Value>(orig)
+            .ok()
+            .as_ref()
+            .and_then(time_from_google);
+    }
     if let Some(d) = private.get(DURATION) {
         ev.duration = Some(d.clone());
     } else if !private.contains_key(NO_END) && !private.contains_key(NO_START) {
@@ -707,6 +765,12 @@ pub fn event_to_google(ev: &Event, uid: &str) -> Value {
             }
         }
     };
+    if let Some(rid) = &ev.recurrence_id {
+        private.insert(
+            ORPHAN_ORIGINAL_START.into(),
+            json!(time_to_google(rid).to_string()),
+        );
+    }
     g.insert("start".into(), time_to_google(&start));
     g.insert("end".into(), time_to_google(&end));
     if let Some(st) = &ev.status {
@@ -873,6 +937,18 @@ pub fn override_body(o: &Event, uid: &str, master_id: &str) -> Option<Value> {
     let mut g = event_to_google(o, uid);
     if let Value::Object(m) = &mut g {
         m.remove("recurrence");
+        // An override is linked by recurringEventId, not by the private mark.
+        if let Some(Value::Object(ep)) = m.get_mut("extendedProperties") {
+            if let Some(Value::Object(p)) = ep.get_mut("private") {
+                p.remove(ORPHAN_ORIGINAL_START);
+                if p.is_empty() {
+                    ep.remove("private");
+                }
+            }
+            if ep.is_empty() {
+                m.remove("extendedProperties");
+            }
+        }
         m.insert("recurringEventId".into(), json!(master_id));
         m.insert("originalStartTime".into(), time_to_google(rid));
     }
@@ -1016,7 +1092,26 @@ impl Importer<CalendarData> for CalendarImporter {
             .client
             .json(auth, Request::post(Api::Calendar, "calendars").json(&body)?)
             .await?;
-        s(&created, "id").ok_or_else(|| Error::invalid_data("calendars.insert returned no id"))
+        let id = s(&created, "id")
+            .ok_or_else(|| Error::invalid_data("calendars.insert returned no id"))?;
+        // The colour is the user's view of it: a calendarList property.
+        if let Some(color) = c
+            .color
+            .as_deref()
+            .filter(|x| x.starts_with('#') && x.len() == 7)
+        {
+            let patch = Request::new(
+                Api::Calendar,
+                reqwest::Method::PATCH,
+                format!("users/me/calendarList/{}", enc(&id)),
+            )
+            .query("colorRgbFormat", "true")
+            .json(&json!({"backgroundColor": color, "foregroundColor": "#000000"}))?;
+            if let Err(e) = self.client.send(auth, patch).await {
+                tracing::warn!(calendar = %id, error = %e, "calendar colour not set");
+            }
+        }
+        Ok(id)
     }
 
     async fn find_existing_container(

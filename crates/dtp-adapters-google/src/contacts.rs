@@ -33,9 +33,11 @@
 //! `clientData` (`dtp.sourceId`): the importer finds contacts an earlier or
 //! interrupted run created, so reruns and resumed runs add nothing.
 //!
-//! Contact photos are exported as URLs; they are not uploaded on import
-//! (`people.updateContactPhoto` needs the bytes, which a URL photo does not
-//! carry here).
+//! Contact photos are exported as URLs (Google serves them from its own
+//! hosts). On import, a photo that carries bytes (inline in a vCard, or a
+//! media reference streamed from the source) is uploaded with
+//! `people.updateContactPhoto` after the contact is created; a URL photo is
+//! not fetched.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -1001,14 +1003,30 @@ impl PeopleImporter {
         if let Some(g) = index.groups.get(name) {
             return Ok(g.clone());
         }
-        let created: ContactGroup = self
+        let created: ContactGroup = match self
             .client
             .json(
                 auth,
                 Request::post(Api::People, "v1/contactGroups")
                     .json(&json!({"contactGroup": {"name": name}}))?,
             )
-            .await?;
+            .await
+        {
+            Ok(g) => g,
+            // Created by an attempt whose answer was lost (the retry then
+            // meets 409 ALREADY_EXISTS), or by someone else meanwhile.
+            Err(e)
+                if e.is_retryable()
+                    || crate::error::google_error(&e).is_some_and(|g| g.http_status == 409) =>
+            {
+                self.load(auth, index).await?;
+                return match index.groups.get(name) {
+                    Some(g) => Ok(g.clone()),
+                    None => Err(e),
+                };
+            }
+            Err(e) => return Err(e),
+        };
         if created.resource_name.is_empty() {
             return Err(Error::invalid_data(
                 "contactGroups.create returned no resourceName",
@@ -1078,13 +1096,47 @@ impl PeopleImporter {
                     .query("personFields", "names,clientData")
                     .json(&body)?,
             )
-            .await?;
+            .await
+            .inspect_err(|e| forget_if_maybe_done(&mut index, e))?;
         let rn = s(&person, "resourceName")
             .ok_or_else(|| Error::invalid_data("createContact returned no resourceName"))?;
         index
             .by_source
             .insert(c.source_id().to_string(), rn.clone());
+        self.photo(ctx, auth, &rn, c).await;
         Ok(rn)
+    }
+
+    /// Uploads the contact's first photo that carries bytes (inline, or
+    /// streamed from the source) with `people.updateContactPhoto`. A photo
+    /// that cannot be uploaded is logged, not fatal: the contact exists.
+    async fn photo(&self, ctx: &ImportContext, auth: &AuthData, rn: &str, c: &Contact) {
+        let bytes = match photo_bytes(ctx, c).await {
+            Ok(Some(b)) => b,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(contact = %c.source_id(), error = %e, "contact photo not readable");
+                return;
+            }
+        };
+        use base64::Engine;
+        let body = json!({
+            "photoBytes": base64::engine::general_purpose::STANDARD.encode(&bytes),
+            "personFields": "photos"
+        });
+        let req = match Request::new(
+            Api::People,
+            reqwest::Method::PATCH,
+            format!("v1/{rn}:updateContactPhoto"),
+        )
+        .json(&body)
+        {
+            Ok(r) => r,
+            Err(_) => return,
+        };
+        if let Err(e) = self.client.send(auth, req).await {
+            tracing::warn!(contact = %c.source_id(), error = %e, "contact photo not uploaded");
+        }
     }
 
     /// Creates `batch` with one `batchCreateContacts`; the resource names in
@@ -1097,27 +1149,37 @@ impl PeopleImporter {
     ) -> Result<Vec<String>> {
         let mut index = self.index.lock().await;
         self.ensure_loaded(auth, &mut index).await?;
-        let mut bodies = Vec::with_capacity(batch.len());
-        for c in batch {
+        // After an attempt that may have been carried out, the reloaded
+        // index knows what it created: only the rest is sent.
+        let todo: Vec<&Contact> = batch
+            .iter()
+            .copied()
+            .filter(|c| !index.by_source.contains_key(c.source_id()))
+            .collect();
+        let mut bodies = Vec::with_capacity(todo.len());
+        for c in &todo {
             bodies.push(json!({"contactPerson": self.body(ctx, auth, &mut index, c).await?}));
         }
-        let created: BatchCreated = self
-            .client
-            .json(
-                auth,
-                Request::post(Api::People, "v1/people:batchCreateContacts")
-                    .json(&json!({"contacts": bodies, "readMask": "clientData"}))?,
-            )
-            .await?;
-        if created.created_people.len() != batch.len() {
+        let created: BatchCreated = if todo.is_empty() {
+            BatchCreated::default()
+        } else {
+            self.client
+                .json(
+                    auth,
+                    Request::post(Api::People, "v1/people:batchCreateContacts")
+                        .json(&json!({"contacts": bodies, "readMask": "clientData"}))?,
+                )
+                .await
+                .inspect_err(|e| forget_if_maybe_done(&mut index, e))?
+        };
+        if created.created_people.len() != todo.len() {
             return Err(Error::invalid_data(format!(
                 "batchCreateContacts created {} of {} contacts",
                 created.created_people.len(),
-                batch.len()
+                todo.len()
             )));
         }
-        let mut out = Vec::with_capacity(batch.len());
-        for (c, r) in batch.iter().zip(created.created_people) {
+        for (c, r) in todo.iter().zip(created.created_people) {
             let rn = r
                 .person
                 .as_ref()
@@ -1128,12 +1190,54 @@ impl PeopleImporter {
                         "batchCreateContacts returned a person without resourceName",
                     )
                 })?;
-            index
-                .by_source
-                .insert(c.source_id().to_string(), rn.clone());
-            out.push(rn);
+            self.photo(ctx, auth, &rn, c).await;
+            index.by_source.insert(c.source_id().to_string(), rn);
         }
-        Ok(out)
+        batch
+            .iter()
+            .map(|c| {
+                index
+                    .by_source
+                    .get(c.source_id())
+                    .cloned()
+                    .ok_or_else(|| Error::internal("a created contact is missing from the index"))
+            })
+            .collect()
+    }
+}
+
+/// The largest contact photo uploaded.
+const MAX_PHOTO: usize = 10 * 1024 * 1024;
+
+/// The bytes of the contact's first photo that has bytes.
+async fn photo_bytes(ctx: &ImportContext, c: &Contact) -> Result<Option<Vec<u8>>> {
+    use futures::StreamExt;
+    for p in &c.photos {
+        match &p.source {
+            PhotoSource::Inline { data, .. } => return Ok(Some(data.0.clone())),
+            PhotoSource::Ref(m) => {
+                let mut stream = ctx.open_media(m).await?;
+                let mut out = Vec::new();
+                while let Some(chunk) = stream.next().await {
+                    out.extend_from_slice(&chunk?);
+                    if out.len() > MAX_PHOTO {
+                        return Err(Error::invalid_data("contact photo larger than 10 MiB"));
+                    }
+                }
+                return Ok(Some(out));
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+/// After a failure that may have happened after Google carried the request
+/// out (a 5xx, a timeout, a reset connection), forget what is known, so
+/// that the retry reads the server again instead of creating twice.
+fn forget_if_maybe_done(index: &mut Index, e: &Error) {
+    if *e.kind() == dtp_core::ErrorKind::Transient {
+        index.loaded = false;
     }
 }
 

@@ -435,7 +435,7 @@ impl GmailImporter {
         if let Some(id) = map.get(&name.to_lowercase()) {
             return Ok(id.clone());
         }
-        let created: Value = self
+        let created: Value = match self
             .client
             .json(
                 auth,
@@ -445,7 +445,30 @@ impl GmailImporter {
                     "messageListVisibility": "show"
                 }))?,
             )
-            .await?;
+            .await
+        {
+            Ok(v) => v,
+            // Created by an attempt whose answer was lost (the retry meets
+            // a conflict), or meanwhile: read the labels again.
+            Err(e) => {
+                *guard = None;
+                drop(guard);
+                if e.is_retryable()
+                    || crate::error::google_error(&e).is_some_and(|g| g.http_status == 409)
+                {
+                    let labels: Labels = self
+                        .client
+                        .json(auth, Request::get(Api::Gmail, "gmail/v1/users/me/labels"))
+                        .await?;
+                    if let Some(id) = labels.labels.iter().find_map(|l| {
+                        (s(l, "name")?.to_lowercase() == name.to_lowercase()).then(|| s(l, "id"))?
+                    }) {
+                        return Ok(id);
+                    }
+                }
+                return Err(e);
+            }
+        };
         let id =
             s(&created, "id").ok_or_else(|| Error::invalid_data("labels.create returned no id"))?;
         map.insert(name.to_lowercase(), id.clone());

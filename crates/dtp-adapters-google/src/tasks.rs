@@ -538,7 +538,14 @@ impl Importer<TasksData> for TasksImporter {
                     .query_opt("previous", previous)
                     .json(&task_to_google(t))?,
             )
-            .await?;
+            .await
+            .inspect_err(|e| {
+                // Google may have created it before the answer was lost: read
+                // the list again on the retry instead of creating twice.
+                if *e.kind() == dtp_core::ErrorKind::Transient {
+                    st.lists.remove(&list);
+                }
+            })?;
         let id =
             s(&created, "id").ok_or_else(|| Error::invalid_data("tasks.insert returned no id"))?;
         st.claimed

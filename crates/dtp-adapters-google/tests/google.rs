@@ -11,6 +11,8 @@ mod common;
 mod contacts;
 #[path = "google/live.rs"]
 mod live;
+#[path = "google/lost.rs"]
+mod lost;
 #[path = "google/mail.rs"]
 mod mail;
 #[path = "google/tasks.rs"]

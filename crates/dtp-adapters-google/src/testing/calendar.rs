@@ -12,6 +12,7 @@
 //!   page of a non-empty listing is **empty with a `nextPageToken`**;
 //!   `dateTime` values written in UTC; optionally one 410
 //!   `fullSyncRequired` (legacy error format, A4.3) for a page token);
+//! * `GET calendar/v3/calendars/{id}/events/{eventId}` — <https://developers.google.com/calendar/api/v3/reference/events/get>;
 //! * `POST calendar/v3/calendars/{id}/events/import` — <https://developers.google.com/calendar/api/v3/reference/events/import>
 //!   (`iCalUID`, `start`, `end` required, else 400; ids are base32hex;
 //!   exceptions need an existing `recurringEventId` and get ids
@@ -41,6 +42,8 @@ pub struct FakeCalendar {
     pub primary: bool,
     /// Its time zone, when set on insert (else the account's).
     pub time_zone: Option<String>,
+    /// Its colour, when set with `calendarList.patch`.
+    pub color: Option<String>,
     /// Events in creation order (series, exceptions, single events).
     pub events: Vec<Value>,
 }
@@ -152,6 +155,7 @@ impl CalendarFake {
                     summary: ACCOUNT.into(),
                     primary: true,
                     time_zone: None,
+                    color: None,
                     events: Vec::new(),
                 }],
                 ..CalendarState::default()
@@ -214,6 +218,7 @@ impl CalendarState {
             summary: summary.to_string(),
             primary: false,
             time_zone,
+            color: None,
             events: Vec::new(),
         });
         id
@@ -324,7 +329,10 @@ fn entry_json(c: &FakeCalendar) -> Value {
         json!(c.time_zone.as_deref().unwrap_or("Europe/Berlin")),
     );
     m.insert("colorId".into(), json!("14"));
-    m.insert("backgroundColor".into(), json!("#9fe1e7"));
+    m.insert(
+        "backgroundColor".into(),
+        json!(c.color.as_deref().unwrap_or("#9fe1e7")),
+    );
     m.insert("foregroundColor".into(), json!("#000000"));
     m.insert("selected".into(), json!(true));
     m.insert("accessRole".into(), json!("owner"));
@@ -399,6 +407,25 @@ impl Respond for CalendarFake {
                     out["nextSyncToken"] = json!("CKC9sync");
                 }
                 json_response(200, out)
+            }
+            ("PATCH", ["users", "me", "calendarList", cal]) => {
+                // https://developers.google.com/calendar/api/v3/reference/calendarList/patch
+                let rgb = query_param(req, "colorRgbFormat").as_deref() == Some("true");
+                let color = body
+                    .get("backgroundColor")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                if color.is_some() && !rgb {
+                    return bad("colorRgbFormat must be true to set RGB colours.");
+                }
+                let Some(c) = st.calendar_mut(cal) else {
+                    return not_found();
+                };
+                if color.is_some() {
+                    c.color = color;
+                }
+                let e = entry_json(c);
+                json_response(200, e)
             }
             ("POST", ["calendars"]) => {
                 let Some(summary) = body.get("summary").and_then(Value::as_str) else {
@@ -481,10 +508,20 @@ impl Respond for CalendarFake {
                 }
                 json_response(200, out)
             }
+            ("GET", ["calendars", cal, "events", id]) => {
+                // https://developers.google.com/calendar/api/v3/reference/events/get
+                let Some(c) = st.calendar_mut(cal) else {
+                    return not_found();
+                };
+                match c.events.iter().find(|e| e["id"] == json!(id)) {
+                    Some(e) => json_response(200, e.clone()),
+                    None => not_found(),
+                }
+            }
             ("POST", ["calendars", cal, "events", "import"]) => {
                 let cal = cal.to_string();
                 match st.import(&cal, body) {
-                    Ok(v) => json_response(200, v),
+                    Ok(v) => self.auth.deliver(json_response(200, v)),
                     Err(r) => r,
                 }
             }

@@ -123,6 +123,11 @@ impl GmailFake {
         (server, fake)
     }
 
+    /// The token check and fault knobs.
+    pub fn auth(&self) -> &FakeAuth {
+        &self.auth
+    }
+
     /// Runs `f` on the state.
     pub fn with_state<T>(&self, f: impl FnOnce(&mut GmailState) -> T) -> T {
         f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))
@@ -184,19 +189,20 @@ impl GmailState {
 
     fn import(
         &mut self,
+        auth: &FakeAuth,
         raw: Vec<u8>,
         labels: Vec<String>,
         req: &Request,
         upload: bool,
     ) -> ResponseTemplate {
-        if raw.len() > 52_428_800 {
+        if raw.len() as u64 > crate::mail::UPLOAD_MAX {
             return json_response(
                 413,
                 legacy_error(
                     413,
                     "global",
                     "uploadTooLarge",
-                    "Media larger than 52428800 bytes",
+                    "Media larger than 157286400 bytes",
                 ),
             );
         }
@@ -213,10 +219,10 @@ impl GmailState {
         let by_header = source.as_deref() != Some("receivedTime");
         let id = self.add(raw, labels, by_header);
         let m = self.messages.iter().find(|m| m.id == id).cloned();
-        json_response(
+        auth.deliver(json_response(
             200,
             m.map(|m| message_json(&m, false)).unwrap_or(Value::Null),
-        )
+        ))
     }
 }
 
@@ -394,10 +400,10 @@ impl Respond for GmailFake {
                     );
                 }
                 let labels = labels_of(&body);
-                st.import(raw, labels, req, false)
+                st.import(&self.auth, raw, labels, req, false)
             }
             ("POST", ["messages", "import"]) => match query_param(req, "uploadType").as_deref() {
-                Some("media") => st.import(req.body.clone(), Vec::new(), req, true),
+                Some("media") => st.import(&self.auth, req.body.clone(), Vec::new(), req, true),
                 Some("multipart") => {
                     let ct = req
                         .headers
@@ -421,7 +427,7 @@ impl Respond for GmailFake {
                         return bad("Expected metadata and a message/rfc822 part");
                     }
                     let meta: Value = serde_json::from_slice(&parts[0].1).unwrap_or(Value::Null);
-                    st.import(parts[1].1.clone(), labels_of(&meta), req, true)
+                    st.import(&self.auth, parts[1].1.clone(), labels_of(&meta), req, true)
                 }
                 _ => bad("Invalid uploadType"),
             },

@@ -201,11 +201,12 @@ pub mod people;
 pub mod tasks;
 
 /// Shared plumbing of the stateful fakes: the valid access token, a one-off
-/// rate-limit answer, and opaque page tokens.
+/// rate-limit answer, lost answers, and opaque page tokens.
 #[derive(Debug)]
 pub struct FakeAuth {
     valid_token: std::sync::Mutex<String>,
     throttle_once: std::sync::atomic::AtomicBool,
+    lose_answers: std::sync::atomic::AtomicUsize,
 }
 
 impl FakeAuth {
@@ -214,6 +215,35 @@ impl FakeAuth {
         FakeAuth {
             valid_token: std::sync::Mutex::new(token.to_string()),
             throttle_once: std::sync::atomic::AtomicBool::new(throttle_first),
+            lose_answers: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// The next `n` write requests are carried out, but answered with a 500
+    /// `backendError` (an answer lost after the commit).
+    pub fn lose_next_answers(&self, n: usize) {
+        self.lose_answers
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Replaces `answer` (of a write that was carried out) with a 500 if an
+    /// answer is to be lost.
+    pub fn deliver(&self, answer: ResponseTemplate) -> ResponseTemplate {
+        let lose = self
+            .lose_answers
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok();
+        if lose {
+            json_response(
+                500,
+                legacy_error(500, "global", "backendError", "Backend Error"),
+            )
+        } else {
+            answer
         }
     }
 

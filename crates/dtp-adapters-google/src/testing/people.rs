@@ -52,6 +52,8 @@ pub struct PeopleState {
     pub requests: Vec<String>,
     /// Contacts per `batchCreateContacts` request.
     pub batch_sizes: Vec<usize>,
+    /// `updateContactPhoto` requests carried out.
+    pub photo_uploads: usize,
     next_id: u64,
 }
 
@@ -319,14 +321,14 @@ impl Respond for PeopleFake {
                 }
                 let fields = query_param(req, "personFields").unwrap_or_default();
                 let (_, p) = st.insert(body);
-                json_response(
+                self.auth.deliver(json_response(
                     200,
                     if fields.is_empty() {
                         p
                     } else {
                         masked(&p, &fields)
                     },
-                )
+                ))
             }
             ("POST", "/v1/people:batchCreateContacts") => {
                 let Some(contacts) = body.get("contacts").and_then(Value::as_array) else {
@@ -366,7 +368,39 @@ impl Respond for PeopleFake {
                         json!({"httpStatusCode": 200, "person": person})
                     })
                     .collect();
-                json_response(200, json!({"createdPeople": created}))
+                self.auth
+                    .deliver(json_response(200, json!({"createdPeople": created})))
+            }
+            ("PATCH", p) if p.starts_with("/v1/people/") && p.ends_with(":updateContactPhoto") => {
+                // https://developers.google.com/people/api/rest/v1/people/updateContactPhoto
+                use base64::Engine;
+                let rn = p
+                    .trim_start_matches("/v1/")
+                    .trim_end_matches(":updateContactPhoto")
+                    .to_string();
+                let Some(b64) = body.get("photoBytes").and_then(Value::as_str) else {
+                    return bad("photoBytes is required.");
+                };
+                let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(b64) else {
+                    return bad("Invalid value at 'photo_bytes' (TYPE_BYTES)");
+                };
+                let Some(person) = st
+                    .people
+                    .iter_mut()
+                    .find(|x| x["resourceName"] == json!(rn))
+                else {
+                    return json_response(
+                        404,
+                        rpc_error(404, "NOT_FOUND", None, "Requested entity was not found."),
+                    );
+                };
+                use sha2::Digest;
+                let h = hex::encode(&sha2::Sha256::digest(&bytes)[..8]);
+                person["photos"] = json!([{"metadata": {"primary": true, "source": {"type": "CONTACT"}},
+                    "url": format!("https://lh3.googleusercontent.com/contacts/{h}")}]);
+                let p = person.clone();
+                st.photo_uploads += 1;
+                json_response(200, json!({"person": masked(&p, "photos")}))
             }
             ("GET", "/v1/contactGroups") => {
                 let mut all: Vec<Value> = SYSTEM_GROUPS
@@ -401,7 +435,7 @@ impl Respond for PeopleFake {
                 match st.create_group(&name) {
                     Ok(rn) => {
                         let g = st.group_json(&rn, &name, false);
-                        json_response(200, g)
+                        self.auth.deliver(json_response(200, g))
                     }
                     Err(r) => r,
                 }

@@ -91,6 +91,11 @@ impl TasksFake {
         (server, fake)
     }
 
+    /// The token check and fault knobs.
+    pub fn auth(&self) -> &FakeAuth {
+        &self.auth
+    }
+
     /// Runs `f` on the state.
     pub fn with_state<T>(&self, f: impl FnOnce(&mut TasksState) -> T) -> T {
         f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))
@@ -332,7 +337,7 @@ impl Respond for TasksFake {
                 let parent = query_param(req, "parent");
                 let previous = query_param(req, "previous");
                 match st.insert(&list, body, parent.as_deref(), previous.as_deref()) {
-                    Ok(v) => json_response(200, v),
+                    Ok(v) => self.auth.deliver(json_response(200, v)),
                     Err(r) => r,
                 }
             }

@@ -128,6 +128,11 @@ async fn calendar_passes_the_conformance_suite() {
 /// to the new series id).
 fn seed(fake: &CalendarFake) -> String {
     let cal = fake.seed_calendar("Team");
+    fake.with_state(|s| {
+        let c = s.calendars.iter_mut().find(|c| c.id == cal).unwrap();
+        c.color = Some("#ff8800".into());
+        c.time_zone = Some("America/New_York".into());
+    });
     let page = fixture("calendar.events.list");
     let mut ids: HashMap<String, String> = HashMap::new();
     for ev in page["items"].as_array().unwrap() {
@@ -193,6 +198,8 @@ async fn google_to_archive_to_google_keeps_series_overrides_and_attendees() {
         cals.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
         ["Team"]
     );
+    assert_eq!(cals[0].color.as_deref(), Some("#ff8800"));
+    assert_eq!(cals[0].timezone.as_deref(), Some("America/New_York"));
     assert_eq!(
         events.len(),
         3,
@@ -268,6 +275,16 @@ async fn google_to_archive_to_google_keeps_series_overrides_and_attendees() {
         testing::oauth(TOKEN),
     )
     .await;
+    // Calendars too: name, description, colour and time zone.
+    let (cals2, _) = export_all::<CalendarData>(
+        Arc::new(CalendarExporter::new(client2.clone())),
+        testing::oauth(TOKEN),
+    )
+    .await;
+    assert_eq!(
+        comparable(&cals2, &["id", "properties"]),
+        comparable(&cals, &["id", "properties"])
+    );
     assert_eq!(
         comparable(&as_in_ics(&back), IDS),
         comparable(&as_in_ics(&events), IDS),
@@ -327,4 +344,59 @@ async fn an_expired_page_token_restarts_the_listing_without_loss() {
             "Weekly sync"
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_invited_instance_is_exported_and_imported_with_its_recurrence_id() {
+    let (server, fake) = CalendarFake::start(TOKEN).await;
+    let cal = fake.seed_calendar("Invitations");
+    // An instance of a series that lives in someone else's calendar.
+    fake.with_state(|s| {
+        let c = s.calendars.iter_mut().find(|c| c.id == cal).unwrap();
+        c.events.push(
+            json!({"kind": "calendar#event", "id": "othr5eries_20250310T090000Z",
+            "status": "confirmed", "summary": "Their standup (this week)",
+            "recurringEventId": "othr5eries",
+            "originalStartTime": {"dateTime": "2025-03-10T09:00:00Z", "timeZone": "UTC"},
+            "start": {"dateTime": "2025-03-10T09:30:00Z", "timeZone": "UTC"},
+            "end": {"dateTime": "2025-03-10T09:45:00Z", "timeZone": "UTC"},
+            "iCalUID": "othr5eries@google.com", "reminders": {"useDefault": true},
+            "organizer": {"email": "boss@example.org"}, "sequence": 0}),
+        );
+    });
+    let (_, events) = export_all::<CalendarData>(
+        Arc::new(CalendarExporter::new(client_for(&server))),
+        testing::oauth(TOKEN),
+    )
+    .await;
+    assert_eq!(events.len(), 1, "the lone instance is not dropped");
+    assert!(events[0].recurrence_id.is_some());
+    // Into another account and back: same record.
+    let (server2, _fake2) = CalendarFake::start(TOKEN).await;
+    let src = dtp_testkit::MemoryExporter::fixed(
+        {
+            let mut d = dtp_testkit::Dataset::<CalendarData>::generate(
+                &dtp_testkit::DatasetSpec::new(0, 0),
+            );
+            d.containers = vec![dtp_models::calendar::Calendar::new(&cal, "Invitations")];
+            d.items = events.clone();
+            d
+        },
+        10,
+    );
+    let r = run(
+        Arc::new(src),
+        Arc::new(CalendarImporter::new(client_for(&server2))),
+        AuthData::None,
+        testing::oauth(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(r.state, JobState::Complete, "{r}");
+    let (_, back) = export_all::<CalendarData>(
+        Arc::new(CalendarExporter::new(client_for(&server2))),
+        testing::oauth(TOKEN),
+    )
+    .await;
+    assert_eq!(comparable(&back, IDS), comparable(&events, IDS));
 }

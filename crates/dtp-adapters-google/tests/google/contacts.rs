@@ -427,3 +427,46 @@ async fn errors_never_carry_the_token_and_transport_failures_are_transient() {
     assert_eq!(err.kind(), &dtp_core::ErrorKind::Transient);
     assert!(!format!("{err} {err:?}").contains("SECRET"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inline_photos_are_uploaded_after_the_contact_is_created() {
+    use dtp_models::contacts::{AddressBook, Contact, Photo, PhotoSource};
+    use dtp_testkit::MemoryExporter;
+    let (server, fake) = PeopleFake::start(TOKEN).await;
+    let mut d =
+        dtp_testkit::Dataset::<ContactsData>::generate(&dtp_testkit::DatasetSpec::new(0, 0));
+    d.containers = vec![AddressBook::new("b", "Book")];
+    d.items = vec![
+        Contact::new("p1", "b", "With photo").with_photo(Photo::new(PhotoSource::Inline {
+            media_type: Some("image/png".into()),
+            data: dtp_models::InlineBytes(vec![0x89, b'P', b'N', b'G', 1, 2, 3]),
+        })),
+        Contact::new("p2", "b", "URL photo only").with_photo(Photo::new(PhotoSource::Uri(
+            "https://example.org/x.jpg".into(),
+        ))),
+    ];
+    let r = run(
+        Arc::new(MemoryExporter::fixed(d, 10)),
+        Arc::new(PeopleImporter::new(client_for(&server))),
+        AuthData::None,
+        testing::oauth(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(r.state, JobState::Complete, "{r}");
+    assert_eq!(fake.with_state(|s| s.photo_uploads), 1);
+    let (_, back) = export_all::<ContactsData>(
+        Arc::new(PeopleExporter::new(client_for(&server))),
+        testing::oauth(TOKEN),
+    )
+    .await;
+    let with = back
+        .iter()
+        .find(|c| c.formatted_name == "With photo")
+        .unwrap();
+    assert!(
+        matches!(&with.photos[..], [p] if matches!(&p.source, PhotoSource::Uri(u) if u.starts_with("https://lh3.googleusercontent.com/"))),
+        "{:?}",
+        with.photos
+    );
+}

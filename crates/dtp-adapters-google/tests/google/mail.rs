@@ -358,3 +358,56 @@ async fn a_message_above_the_import_limit_fails_alone_before_any_upload() {
         "only the small one was sent"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fixture_message_exports_byte_for_byte_with_its_labels() {
+    let fx = testing::fixture("gmail.users.messages.get");
+    let raw = dtp_adapters_google::mail::decode_raw(fx["raw"].as_str().unwrap()).unwrap();
+    let labels: Vec<&str> = fx["labelIds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    let (server, fake) = GmailFake::start(TOKEN).await;
+    let id = fake.seed_message(&raw, &labels);
+    // The fake answers as the fixture does: string numbers, unpadded base64url.
+    let got: Value = client_for(&server)
+        .json(
+            &testing::oauth(TOKEN),
+            dtp_adapters_google::Request::get(
+                dtp_adapters_google::Api::Gmail,
+                format!("gmail/v1/users/me/messages/{id}"),
+            )
+            .query("format", "raw"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(got["internalDate"], fx["internalDate"]);
+    assert_eq!(got["raw"], fx["raw"]);
+    assert!(got["historyId"].is_string());
+    let sink = Arc::new(MemoryImporter::<MailData>::new());
+    let r = run(
+        Arc::new(GmailExporter::new(client_for(&server))),
+        sink.clone(),
+        testing::oauth(TOKEN),
+        AuthData::None,
+        None,
+    )
+    .await;
+    assert!(r.is_complete(), "{r}");
+    let items = sink.destination().items();
+    assert_eq!(items.len(), 1);
+    let m = &items[0];
+    use sha2::Digest;
+    assert_eq!(
+        m.media_sha256.as_deref(),
+        Some(hex::encode(sha2::Sha256::digest(&raw)).as_str())
+    );
+    assert!(m.item.flags.flagged && m.item.flags.seen);
+    assert_eq!(m.item.flags.keywords, ["IMPORTANT", "CATEGORY_PERSONAL"]);
+    assert_eq!(
+        m.item.internal_date.unwrap().timestamp_millis(),
+        1_762_362_900_000
+    );
+}
