@@ -394,3 +394,44 @@ async fn wrong_credentials_stop_the_job() {
     }
     assert!(mock.state().items.is_empty());
 }
+
+/// `batchCreate` applied, but its answer lost (503): the retry finds the
+/// spent tokens refused and adopts the created items instead of failing or
+/// creating them twice — in the batching importer and in `import_item`.
+#[tokio::test]
+async fn a_lost_batch_create_answer_creates_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, want) = local_source(dir.path()).await;
+    for batching in [true, false] {
+        let mock = PhotosMock::start().await;
+        mock.state().lose_next_batch_answer = true;
+        let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
+        let job = new_job(&store, "local").await;
+        let imp: Arc<dyn dtp_core::Importer<MediaData>> = if batching {
+            importer(&mock)
+        } else {
+            // The fault wrapper forwards only item calls: the per-item path.
+            Arc::new(dtp_testkit::FaultyImporter::new(
+                importer(&mock),
+                dtp_testkit::FaultPlan::new(),
+            ))
+        };
+        let report = run(
+            &store,
+            &job,
+            Transfer::<MediaData>::new(Arc::new(LocalArchive::open_source(&src).unwrap()), imp)
+                .with_import_auth(oauth(TOKEN)),
+        )
+        .await;
+        assert_eq!(
+            report.state,
+            JobState::Complete,
+            "batching={batching}: {report}"
+        );
+        assert_eq!(mock_content(&mock), want, "batching={batching}");
+        assert!(
+            mock.state().rejected_tokens > 0 || !batching,
+            "the retry re-sent spent tokens"
+        );
+    }
+}

@@ -21,7 +21,9 @@
 //! the importer lists the items this app created (`GET /v1/mediaItems`, which
 //! since 2025 returns exactly those) and albums (`GET /v1/albums`), and adopts
 //! an unclaimed one with the same file name and description (album: title)
-//! instead of creating it again. Two source items with the same file name
+//! instead of creating it again. The same search runs within a run when a
+//! `batchCreate` lost its answer (reset, timeout, 5xx) and its retry finds
+//! the spent tokens refused. Two source items with the same file name
 //! and description in the same interrupted page cannot be told apart this way;
 //! they are matched in page order.
 //!
@@ -110,6 +112,10 @@ pub struct GooglePhotosImporter {
     /// crash. Ids this process created are not in it: a crashed run's
     /// creations must stay adoptable by the resumed run.
     claimed: Mutex<HashMap<String, String>>,
+    /// Source ids of items whose `batchCreate` may have been applied
+    /// although its answer was lost (a transport error or 5xx after the
+    /// request left): before creating them again, look for them.
+    uncertain: Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for GooglePhotosImporter {
@@ -146,7 +152,34 @@ impl GooglePhotosImporter {
             client,
             opts,
             claimed: Mutex::new(HashMap::new()),
+            uncertain: Mutex::new(HashSet::new()),
         }
+    }
+
+    fn uncertain(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.uncertain.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// If an earlier `batchCreate` of `item` lost its answer, the item the
+    /// app created for it (adopted, with its other albums added again).
+    async fn recover_uncertain(
+        &self,
+        ctx: &ImportContext,
+        auth: &AuthData,
+        item: &MediaItem,
+    ) -> Result<Option<String>> {
+        if !self.uncertain().contains(&item.id) {
+            return Ok(None);
+        }
+        let existing = self.list_items(auth).await?;
+        let found = self.adopt(item, &existing);
+        if let Some(id) = &found {
+            for a in Self::albums_of(ctx, item).iter().skip(1) {
+                self.add_to_album(auth, a, &[id.as_str()]).await?;
+            }
+        }
+        self.uncertain().remove(&item.id);
+        Ok(found)
     }
 
     fn claimed(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
@@ -446,13 +479,27 @@ impl GooglePhotosImporter {
                 })
                 .collect(),
         };
-        let answer: wire::BatchCreateResponse = self
+        let answer: wire::BatchCreateResponse = match self
             .client
             .json(
                 auth,
                 Request::post(Api::PhotosLibrary, "v1/mediaItems:batchCreate").json(&body)?,
             )
-            .await?;
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                // A lost answer (reset, timeout, 5xx) may hide applied
+                // creations: remember to look for these items first.
+                if e.is_retryable() {
+                    let mut u = self.uncertain();
+                    for up in batch {
+                        u.insert(up.item.id.clone());
+                    }
+                }
+                return Err(e);
+            }
+        };
         let mut by_token: HashMap<&str, &wire::NewMediaItemResult> = HashMap::new();
         for r in &answer.new_media_item_results {
             if let Some(t) = r.upload_token.as_deref() {
@@ -586,6 +633,9 @@ impl Importer<MediaData> for GooglePhotosImporter {
         auth: &AuthData,
         item: &MediaItem,
     ) -> Result<String> {
+        if let Some(id) = self.recover_uncertain(ctx, auth, item).await? {
+            return Ok(id);
+        }
         let token = self.upload(ctx, auth, item).await?;
         let albums = Self::albums_of(ctx, item);
         let uploaded = [Uploaded { item, token }];
@@ -753,9 +803,30 @@ impl Importer<MediaData> for GooglePhotosImporter {
                         continue;
                     }
                 };
+                let mut existing: Option<Vec<wire::MediaItemJson>> = None;
                 for (u, r) in batch.iter().zip(results) {
                     let key = ctx.item_key(u.item.source_id());
+                    let uncertain = self.uncertain().remove(&u.item.id);
                     let r = match r {
+                        // A retried batch whose first answer was lost: the
+                        // spent token fails now, the item may exist.
+                        Err(e) if uncertain && !e.is_retryable() && !e.is_job_level() => {
+                            if existing.is_none() {
+                                existing = Some(
+                                    ctx.call("find_existing_item", |auth| async move {
+                                        self.list_items(&auth).await
+                                    })
+                                    .await?,
+                                );
+                            }
+                            let found = existing
+                                .as_deref()
+                                .and_then(|list| self.adopt(u.item, list));
+                            match found {
+                                Some(id) => Ok((id, false)),
+                                None => Err(e),
+                            }
+                        }
                         // A passing per-item failure: the token may be
                         // spent, so start over for this item alone.
                         Err(e) if e.is_retryable() => {

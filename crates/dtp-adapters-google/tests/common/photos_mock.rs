@@ -102,6 +102,8 @@ pub struct State {
     pub rate_limit_next_batch: bool,
     pub fail_next_item_internal: bool,
     pub storage_full: bool,
+    /// Apply the next `batchCreate`, then answer 503 (the answer is lost).
+    pub lose_next_batch_answer: bool,
     pub drop_next_chunk_half: bool,
     pub crash: Option<BatchCrash>,
     batch_calls: u64,
@@ -590,6 +592,9 @@ impl PhotosMock {
                                 "mediaItem": Self::item_json(&item, &uri)}),
             );
             st.items.push(item);
+        }
+        if std::mem::take(&mut st.lose_next_batch_answer) {
+            return rpc_error(503, "UNAVAILABLE", "The service is currently unavailable.");
         }
         if let Some(c) = crash
             && c.after
