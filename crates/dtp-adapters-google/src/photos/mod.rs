@@ -240,6 +240,15 @@ impl GooglePhotosImporter {
         }
     }
 
+    /// How many albums and media items this app created in the account
+    /// (`GET /v1/albums`, `GET /v1/mediaItems`; read-only, with
+    /// `photoslibrary.readonly.appcreateddata`): what recovery searches.
+    pub async fn app_created_counts(&self, auth: &AuthData) -> Result<(usize, usize)> {
+        let albums = self.list_albums(auth).await?.len();
+        let items = self.list_items(auth).await?.len();
+        Ok((albums, items))
+    }
+
     /// Finds an app-created item that looks like `item` and nobody claimed.
     fn adopt(&self, item: &MediaItem, existing: &[wire::MediaItemJson]) -> Option<String> {
         let want_desc = item
