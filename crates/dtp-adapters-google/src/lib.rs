@@ -52,7 +52,10 @@ pub mod contacts;
 pub mod error;
 pub mod limits;
 pub mod mail;
+pub mod photos;
+pub mod portability;
 pub mod scopes;
+pub mod takeout;
 pub mod tasks;
 #[cfg(feature = "testing")]
 pub mod testing;

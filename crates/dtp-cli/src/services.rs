@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use dtp_adapters_dav::{CalDav, CardDav, DavConfig, WebDavConfig, WebDavMedia};
+use dtp_adapters_google::takeout::GoogleTakeout;
 use dtp_adapters_local::LocalArchive;
 use dtp_core::registry::{AuthKind, Endpoint, Registry, Role, ServiceFactory};
 use dtp_core::{DataType, Exporter, Importer, Result};
@@ -158,6 +159,40 @@ impl ServiceFactory for Dav {
     }
 }
 
+/// A Google Photos Takeout already downloaded: a `.zip`, a folder of
+/// `.zip` parts, or the extracted folder. Source only.
+struct GoogleTakeoutService;
+
+impl ServiceFactory for GoogleTakeoutService {
+    fn name(&self) -> &str {
+        "google-takeout"
+    }
+    fn description(&self) -> &str {
+        "Google Photos Takeout you downloaded (zip, folder of zip parts, or extracted folder); source only"
+    }
+    fn auth(&self) -> AuthKind {
+        AuthKind::None
+    }
+    fn example_location(&self) -> &str {
+        "./takeout-20240101T000000Z-001.zip"
+    }
+    fn exports(&self) -> Vec<DataType> {
+        vec![DataType::Media]
+    }
+    fn imports(&self) -> Vec<DataType> {
+        Vec::new()
+    }
+    fn open(&self, location: &str, role: Role) -> Result<Endpoint> {
+        if role == Role::Destination {
+            return Err(dtp_core::Error::unsupported(
+                "google-takeout is a source only: a Takeout cannot be written",
+            ));
+        }
+        let takeout = Arc::new(GoogleTakeout::open(location)?);
+        Ok(Endpoint::new().with_exporter::<MediaData>(takeout))
+    }
+}
+
 /// Every service compiled in.
 pub fn registry() -> Registry {
     let mut r = Registry::new();
@@ -165,5 +200,6 @@ pub fn registry() -> Registry {
     r.register(Arc::new(Dav(DavKind::Cal)));
     r.register(Arc::new(Dav(DavKind::Card)));
     r.register(Arc::new(Dav(DavKind::Web)));
+    r.register(Arc::new(GoogleTakeoutService));
     r
 }

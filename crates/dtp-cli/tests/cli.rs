@@ -827,3 +827,64 @@ fn the_sample_moves_into_radicale_over_caldav_and_carddav() {
         assert!(report["total_items"].as_u64().unwrap() > 0, "{report}");
     }
 }
+
+/// `google-takeout:` reads an extracted Takeout folder (album folders, JSON
+/// sidecars) into a local archive; it cannot be a destination.
+#[test]
+fn google_takeout_folder_into_a_local_archive() {
+    let env = Env::new();
+    let gp = env.path("Takeout/Google Photos");
+    let sidecar = |title: &str, desc: &str| {
+        serde_json::json!({
+            "title": title, "description": desc,
+            "creationTime": {"timestamp": "1700000100", "formatted": "x"},
+            "photoTakenTime": {"timestamp": "1700000000", "formatted": "x"},
+            "geoData": {"latitude": 48.85, "longitude": 2.29, "altitude": 0.0}
+        })
+        .to_string()
+    };
+    for folder in ["Photos from 2023", "Paris"] {
+        std::fs::create_dir_all(gp.join(folder)).unwrap();
+        std::fs::write(
+            gp.join(folder).join("IMG_1.jpg"),
+            b"\xff\xd8\xff\xe0 jpeg bytes",
+        )
+        .unwrap();
+        std::fs::write(
+            gp.join(folder).join("IMG_1.jpg.supplemental-metadata.json"),
+            sidecar("IMG_1.jpg", "Eiffel tower"),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        gp.join("Paris/metadata.json"),
+        r#"{"title":"Paris","description":"","access":"protected"}"#,
+    )
+    .unwrap();
+    std::fs::write(gp.join("Photos from 2023/VID_2.mp4"), b"not really a video").unwrap();
+    std::fs::write(
+        gp.join("Photos from 2023/VID_2.mp4.json"),
+        sidecar("VID_2.mp4", ""),
+    )
+    .unwrap();
+
+    let from = format!("google-takeout:{}", env.path("Takeout").display());
+    let to = format!("local:{}", env.path("out").display());
+    let run = env
+        .dtp()
+        .args(["transfer", "--from", &from, "--to", &to, "--json"])
+        .assert()
+        .success();
+    let report = json_of(&run.get_output().stdout);
+    assert_eq!(report["state"], "complete", "{report}");
+    assert_eq!(report["per_type"]["media"]["items"], 2, "{report}");
+    assert_eq!(report["per_type"]["media"]["containers"], 1, "{report}");
+
+    let bad = env
+        .dtp()
+        .args(["transfer", "--from", &to, "--to", &from])
+        .assert()
+        .failure();
+    let line = one_line_error(&bad.get_output().stderr);
+    assert!(line.contains("source only"), "{line}");
+}

@@ -1,0 +1,2 @@
+pub mod photos_mock;
+pub mod takeout;
