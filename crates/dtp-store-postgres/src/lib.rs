@@ -8,7 +8,7 @@
 //! the end; a job whose lease expired is claimable again and resumes from
 //! its last checkpoint. Every write under a lease checks the lease's fencing
 //! token in the same transaction, so a worker that lost its lease gets
-//! [`ErrorKind::LeaseLost`](dtp_core::ErrorKind::LeaseLost) and cannot write
+//! [`ErrorKind::LeaseLost`](dtp_core::ErrorKind) and cannot write
 //! over the new owner's progress.
 //!
 //! Lease times are taken from the database's clock, never the workers'.
