@@ -115,7 +115,8 @@ fn db_err(e: tokio_postgres::Error) -> Error {
     };
     let what = match e.as_db_error() {
         Some(db) => format!("job store (PostgreSQL) failed: {}", db.message()),
-        None => "job store (PostgreSQL) failed".to_string(),
+        // Connection and protocol errors name no credentials.
+        None => format!("job store (PostgreSQL) failed: {e}"),
     };
     Error::new(kind, what)
         .with_operation("job_store")
