@@ -538,3 +538,50 @@ async fn sigterm_requeues_running_jobs_and_another_worker_finishes_them() {
     b.signal("TERM");
     assert!(b.wait_exit(Duration::from_secs(10)).success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_credentials_travel_with_jobs_and_an_unopenable_one_stops_its_job() {
+    use dtp_core::{AuthData, AuthMode, AuthSealer};
+    let fleet = Fleet::new().await;
+    let source = sample();
+    let jobs = fleet.enqueue(&source, 2);
+    let key = dtp_auth::key_from_hex(KEY).unwrap();
+    let right = dtp_auth::XChaChaSealer::new(secrecy::ExposeSecret::expose_secret(&key));
+    let wrong = dtp_auth::XChaChaSealer::new(&[9; 32]);
+    let basic = AuthData::Basic {
+        username: "ada".into(),
+        password: "app-password-123".to_string().into(),
+    };
+    // Job 0 carries credentials sealed with the fleet's key, job 1 with another.
+    fleet
+        .store
+        .put_auth(&jobs[0].0, AuthMode::Import, &right.seal(&basic).unwrap())
+        .await
+        .unwrap();
+    fleet
+        .store
+        .put_auth(&jobs[1].0, AuthMode::Import, &wrong.seal(&basic).unwrap())
+        .await
+        .unwrap();
+    let mut w = fleet.worker("keys", 2, 2.0);
+    fleet
+        .wait_until("both jobs leave the queue", Duration::from_secs(30), |d| {
+            d >= 2
+        })
+        .await;
+    w.signal("TERM");
+    assert!(w.wait_exit(Duration::from_secs(10)).success());
+    let log = std::fs::read_to_string(&w.log).unwrap();
+    assert!(!log.contains("app-password-123"), "no secret in logs");
+    check_exactly_once(&fleet.store, &jobs[..1], &source).await;
+    let stopped = fleet.store.job(&jobs[1].0).await.unwrap();
+    assert_eq!(stopped.state, JobState::Stopped, "{log}");
+    let reason = stopped.stop_reason.expect("a stop reason");
+    assert!(!reason.message.contains("app-password-123"));
+    let failed = w
+        .events()
+        .into_iter()
+        .filter(|e| e.event == "job_failed")
+        .count();
+    assert_eq!(failed, 1, "tried once, not requeued forever:\n{log}");
+}
