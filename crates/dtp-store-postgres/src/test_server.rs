@@ -89,10 +89,16 @@ impl PgServer {
     pub fn start() -> Result<PgServer, String> {
         let bin = find_bin()?;
         let as_postgres = is_root();
-        let dir = tempfile::Builder::new()
-            .prefix("dtp-pg-")
-            .tempdir()
-            .map_err(|e| e.to_string())?;
+        // As root the server runs as `postgres`, which must reach the folder:
+        // keep it in /tmp whatever $TMPDIR says (it may be under /root).
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("dtp-pg-");
+        let dir = if as_postgres {
+            builder.tempdir_in("/tmp")
+        } else {
+            builder.tempdir()
+        }
+        .map_err(|e| e.to_string())?;
         if as_postgres {
             run(Command::new("chown").arg("postgres").arg(dir.path()))?;
         }
