@@ -29,12 +29,20 @@ for n in $WORKERS; do
     if (( i % 8 == 0 )); then wait; fi
   done
   wait
+  pm=$(head -1 "$dir/data/postmaster.pid")
+  pg0=$(awk '{print $14+$15+$16+$17}' /proc/$pm/stat)
+  self0=$(awk '{print $16+$17}' /proc/$$/stat)
   t0=$(date +%s.%N)
   for w in $(seq "$n"); do
     "$DTP" worker --store "$url" --jobs "$PER_WORKER" --poll-secs 0.05 --health-secs 60 --exit-when-idle --name "w$w" >"$dir/w-$n-$w.log" &
   done
   wait
   t1=$(date +%s.%N)
+  sleep 0.5 # the server reaps the workers' backends
+  pg_cpu=$(( $(awk '{print $14+$15+$16+$17}' /proc/$pm/stat) - pg0 ))
+  worker_cpu=$(( $(awk '{print $16+$17}' /proc/$$/stat) - self0 ))
+  tck=$(getconf CLK_TCK)
   done_jobs=$(grep -h "event=finished" "$dir"/w-"$n"-*.log | grep -c "state=complete" || true)
-  python3 -c "s=$t1-$t0; print(f'workers=$n jobs_per_worker=$PER_WORKER completed=$done_jobs seconds={s:.1f} jobs_per_min={$done_jobs*60/s:.0f}')"
+  avg_ms=$(grep -h "event=finished" "$dir"/w-"$n"-*.log | sed -n 's/.* ms=\([0-9]*\).*/\1/p' | awk '{s+=$1} END {if (NR) printf "%.0f", s/NR; else print 0}')
+  python3 -c "s=$t1-$t0; print(f'workers=$n jobs_per_worker=$PER_WORKER completed=$done_jobs seconds={s:.1f} jobs_per_min={$done_jobs*60/s:.0f} avg_job_ms=$avg_ms cpu_ms_per_job_workers={$worker_cpu*1000/$tck/max($done_jobs,1):.0f} cpu_ms_per_job_postgres={$pg_cpu*1000/$tck/max($done_jobs,1):.0f}')"
 done
