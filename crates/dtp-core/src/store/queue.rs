@@ -13,6 +13,11 @@
 //! worker that lost its lease (paused past it, partitioned away) gets a
 //! [`ErrorKind::LeaseLost`] error and cannot overwrite the new owner's
 //! progress.
+//!
+//! The fence guards the store, not the destination service: items such a
+//! worker imports before it notices are found again by the new owner's
+//! recovery lookups (`find_existing_*`), as after a crash. A worker should
+//! stop as soon as a renewal or a write reports the lost lease.
 
 use std::collections::HashMap;
 use std::sync::Arc;
