@@ -8,6 +8,9 @@
 pub use dtp_auth as auth;
 pub use dtp_core as core;
 pub use dtp_models as models;
+/// The PostgreSQL job store and queue for fleets of workers (feature `postgres`).
+#[cfg(feature = "postgres")]
+pub use dtp_store_postgres as store_postgres;
 pub use dtp_testkit as testkit;
 
 /// Adapters, each behind its cargo feature.

@@ -72,7 +72,8 @@ impl Credentials {
         self.dir.join("secret.key")
     }
 
-    fn sealer(&self) -> Result<XChaChaSealer, Error> {
+    /// The sealer of this config folder (key from `DTP_SECRET_KEY` or the key file).
+    pub fn sealer(&self) -> Result<XChaChaSealer, Error> {
         if let Ok(hex) = std::env::var("DTP_SECRET_KEY") {
             let key = key_from_hex(&hex).map_err(|_| {
                 Error::invalid_data("DTP_SECRET_KEY must be 64 hexadecimal digits (32 bytes)")

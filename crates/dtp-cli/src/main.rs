@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 mod creds;
+mod fleet;
 mod paths;
 mod progress;
 mod run;
@@ -94,6 +95,19 @@ service stops the job (default 8, about a minute of backoff).
         #[arg(long)]
         json: bool,
     },
+    /// Run queued jobs from a shared PostgreSQL store, up to N at once, with leases.
+    #[command(after_help = "Examples:
+  dtp worker --store postgres://dtp@db.internal/dtp --jobs 8
+  dtp worker --store postgres://dtp@127.0.0.1/dtp --lease-secs 10 --exit-when-idle
+
+Queue jobs with `dtp transfer --from … --to … --store URL --enqueue`.
+Workers need the DTP_SECRET_KEY the jobs were queued with (credentials travel
+sealed). SIGTERM or Ctrl-C: running jobs stop at a checkpoint and go back to
+the queue. A worker that dies loses its leases when they expire; another
+worker resumes its jobs from their last checkpoint.
+Logs one `dtp-worker ts_ms=… event=…` line per event on stdout, and a health
+line (counts, jobs per minute, queue depth) every --health-secs.")]
+    Worker(WorkerArgs),
     /// List jobs, or show one.
     #[command(after_help = "Examples:\n  dtp jobs\n  dtp jobs --json\n  dtp jobs show 3f2a")]
     Jobs {
@@ -168,6 +182,41 @@ struct TransferArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Keep the job in this store instead of the local one: a
+    /// postgres://USER@HOST:PORT/DATABASE URL (with --enqueue, for workers).
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
+    /// Queue the job for `dtp worker`s instead of running it here (needs --store).
+    #[arg(long, requires = "store")]
+    enqueue: bool,
+}
+
+#[derive(Args, Debug)]
+struct WorkerArgs {
+    /// The shared job store: postgres://USER@HOST:PORT/DATABASE.
+    #[arg(long, value_name = "URL")]
+    store: String,
+    /// Jobs run at once.
+    #[arg(long, default_value_t = 4)]
+    jobs: usize,
+    /// Items imported at once per job.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Seconds a lease lasts unless renewed (renewed every third of it).
+    #[arg(long, default_value_t = 30.0)]
+    lease_secs: f64,
+    /// Seconds an idle worker waits before asking for work again.
+    #[arg(long, default_value_t = 0.5)]
+    poll_secs: f64,
+    /// Seconds between health lines.
+    #[arg(long, default_value_t = 10.0)]
+    health_secs: f64,
+    /// This worker's name (default: host name and process id).
+    #[arg(long)]
+    name: Option<String>,
+    /// Exit once no job is waiting or running.
+    #[arg(long)]
+    exit_when_idle: bool,
 }
 
 /// A one-line error and its exit code.
@@ -368,7 +417,34 @@ async fn transfer(args: TransferArgs) -> Result<u8, CliError> {
         }
         return Ok(0);
     }
-    let store = run::open_store()?;
+    if args.enqueue {
+        let Some(url) = args.store.as_deref() else {
+            return Err(CliError::new(2, "--enqueue needs --store postgres://…"));
+        };
+        if selection.media_kinds.is_some() {
+            return Err(CliError::new(
+                2,
+                "--enqueue moves whole data types: use --types media, not photos or videos alone",
+            ));
+        }
+        let job = fleet::enqueue(url, &from, &to, &types).await?;
+        if args.json {
+            println!(
+                "{}",
+                json!({ "job_id": job.id, "queued": true, "source": job.source, "destination": job.destination, "data_types": job.data_types })
+            );
+        } else {
+            println!(
+                "queued job {}: {} → {}",
+                job.id, job.source, job.destination
+            );
+        }
+        return Ok(0);
+    }
+    let store: std::sync::Arc<dyn dtp_core::store::JobStore> = match args.store.as_deref() {
+        Some(url) => fleet::connect(url, 4).await?,
+        None => run::open_store()?,
+    };
     let job = run::create_job(&store, &from, &to, &types).await?;
     run::save_selection(&job.id, &selection)?;
     if !args.json {
@@ -399,6 +475,36 @@ impl<M: dtp_core::DataModel> dtp_core::Importer<M> for NoImport {
     ) -> dtp_core::Result<String> {
         Err(Error::unsupported("a dry run writes nothing"))
     }
+}
+
+async fn worker(args: WorkerArgs) -> Result<u8, CliError> {
+    let secs = |s: f64, what: &str| {
+        if s.is_finite() && s > 0.0 && s < 86_400.0 {
+            Ok(std::time::Duration::from_secs_f64(s))
+        } else {
+            Err(CliError::new(
+                2,
+                format!("{what} must be between 0 and 86400 seconds"),
+            ))
+        }
+    };
+    let name = args.name.unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "worker".into());
+        format!("{host}-{}", std::process::id())
+    });
+    fleet::worker(fleet::WorkerConfig {
+        store: args.store,
+        name,
+        jobs: args.jobs.max(1),
+        item_concurrency: args.concurrency.max(1),
+        lease: secs(args.lease_secs, "--lease-secs")?,
+        poll: secs(args.poll_secs, "--poll-secs")?,
+        health_every: secs(args.health_secs, "--health-secs")?,
+        exit_when_idle: args.exit_when_idle,
+    })
+    .await
 }
 
 async fn resume(job: String, concurrency: usize, json: bool) -> Result<u8, CliError> {
@@ -695,6 +801,7 @@ fn main() -> ExitCode {
             Command::Services { json } => services_cmd(json),
             Command::Auth(cmd) => auth_cmd(cmd),
             Command::Transfer(args) => transfer(args).await,
+            Command::Worker(args) => worker(args).await,
             Command::Resume {
                 job,
                 concurrency,

@@ -40,6 +40,9 @@ pub enum ErrorKind {
     QuotaExhausted,
     /// A bug or an impossible state in dtp-rs or an adapter.
     Internal,
+    /// This worker's lease on the job ended (expired and claimed by another
+    /// worker, or released): it must stop at once and write nothing more.
+    LeaseLost,
 }
 
 /// Whether an error fails one item (the job goes on) or the whole job.
@@ -68,6 +71,7 @@ impl ErrorKind {
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::QuotaExhausted => "quota_exhausted",
             ErrorKind::Internal => "internal",
+            ErrorKind::LeaseLost => "lease_lost",
         }
     }
 
@@ -107,6 +111,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Cancelled => f.write_str("cancelled"),
             ErrorKind::QuotaExhausted => f.write_str("quota exhausted"),
             ErrorKind::Internal => f.write_str("internal error"),
+            ErrorKind::LeaseLost => f.write_str("lease lost"),
         }
     }
 }

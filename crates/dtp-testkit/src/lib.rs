@@ -8,6 +8,7 @@ pub mod conformance;
 mod faults;
 mod memory;
 mod sample;
+pub mod store_suite;
 
 pub use faults::{CrashPoint, FaultPlan, FaultyExporter, FaultyImporter, FaultyStore, Op};
 pub use memory::{

@@ -7,6 +7,7 @@
 //! one atomic step.
 
 mod memory;
+mod queue;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::{AuthMode, Cursor, DataType, Error, Result, SealedAuth};
 
 pub use memory::MemoryJobStore;
+pub use queue::{JobQueue, Lease, LeasedStore, QueueStats, Release, lease_lost};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteJobStore;
 

@@ -5,8 +5,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::queue::{JobQueue, Lease, QueueStats, Release, lease_lost};
 use super::{
     Checkpoint, Counters, ItemError, JobId, JobRecord, JobState, JobStore, NewJob, StopReason,
     TypeProgress, now_unix, unknown_job,
@@ -59,6 +60,13 @@ const MIGRATIONS: &[&str] = &[
         sealed BLOB NOT NULL,
         PRIMARY KEY (job_id, mode)
     );",
+    // 2: the job queue and its leases (see `JobQueue`)
+    "ALTER TABLE jobs ADD COLUMN queue_state TEXT NOT NULL DEFAULT 'none';
+    ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
+    ALTER TABLE jobs ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN lease_expires_ms INTEGER;
+    ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX jobs_waiting ON jobs (seq) WHERE queue_state = 'queued';",
 ];
 
 /// A job store in one SQLite file (bundled SQLite; WAL journal).
@@ -270,6 +278,153 @@ fn ensure_job(conn: &Connection, id: &JobId) -> Result<()> {
     found.map(|_| ()).ok_or_else(|| unknown_job(id))
 }
 
+fn write_checkpoint(
+    conn: &mut Connection,
+    id: &JobId,
+    cp: &Checkpoint,
+    lease: Option<&Lease>,
+) -> Result<()> {
+    let frontier = serde_json::to_string(&cp.frontier)?;
+    let counters = serde_json::to_string(&cp.counters)?;
+    let tx = conn.transaction().map_err(db_err)?;
+    {
+        touch(&tx, id, lease)?;
+        tx.execute(
+            "INSERT INTO progress (job_id, data_type, frontier, finished, counters) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (job_id, data_type) DO UPDATE SET frontier = excluded.frontier,
+                finished = excluded.finished, counters = excluded.counters",
+            params![id.as_str(), cp.data_type.as_str(), frontier, cp.finished, counters],
+        )
+        .map_err(db_err)?;
+        let mut put = tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO results (job_id, key, value) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(db_err)?;
+        for (k, v) in &cp.results {
+            put.execute(params![id.as_str(), k, v]).map_err(db_err)?;
+        }
+        let mut resolve = tx
+            .prepare_cached("DELETE FROM item_errors WHERE job_id = ?1 AND key = ?2")
+            .map_err(db_err)?;
+        for k in &cp.resolved_errors {
+            resolve.execute(params![id.as_str(), k]).map_err(db_err)?;
+        }
+        let mut err = tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO item_errors (job_id, key, data_type, item_id, name, kind, message)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(db_err)?;
+        for e in &cp.errors {
+            err.execute(params![
+                id.as_str(),
+                e.key,
+                e.data_type.as_str(),
+                e.item_id,
+                e.name,
+                e.kind,
+                e.message
+            ])
+            .map_err(db_err)?;
+        }
+    }
+    tx.commit().map_err(db_err)
+}
+
+/// Touches the job row, under `lease` if given (fenced by its token).
+fn touch(conn: &Connection, id: &JobId, lease: Option<&Lease>) -> Result<()> {
+    let changed = match lease {
+        None => conn.execute(
+            "UPDATE jobs SET updated_at = ?2 WHERE id = ?1",
+            params![id.as_str(), now_unix()],
+        ),
+        Some(l) => conn.execute(
+            "UPDATE jobs SET updated_at = ?2 WHERE id = ?1 AND lease_token = ?3
+               AND lease_owner = ?4 AND queue_state = 'queued'",
+            params![id.as_str(), now_unix(), l.token, l.worker],
+        ),
+    }
+    .map_err(db_err)?;
+    if changed == 1 {
+        return Ok(());
+    }
+    ensure_job(conn, id)?;
+    Err(match lease {
+        Some(l) => lease_lost(l),
+        None => unknown_job(id),
+    })
+}
+
+fn write_state(
+    conn: &mut Connection,
+    id: &JobId,
+    state: JobState,
+    reason: Option<StopReason>,
+    lease: Option<&Lease>,
+) -> Result<()> {
+    let (kind, message) = match reason {
+        Some(r) => (Some(r.kind), Some(r.message)),
+        None => (None, None),
+    };
+    let tx = conn.transaction().map_err(db_err)?;
+    touch(&tx, id, lease)?;
+    tx.execute(
+        "UPDATE jobs SET state = ?2, stop_kind = ?3, stop_message = ?4 WHERE id = ?1",
+        params![id.as_str(), state.as_str(), kind, message],
+    )
+    .map_err(db_err)?;
+    tx.commit().map_err(db_err)
+}
+
+fn write_auth(
+    conn: &mut Connection,
+    id: &JobId,
+    mode: AuthMode,
+    blob: &[u8],
+    lease: Option<&Lease>,
+) -> Result<()> {
+    let tx = conn.transaction().map_err(db_err)?;
+    match lease {
+        Some(_) => touch(&tx, id, lease)?,
+        None => ensure_job(&tx, id)?,
+    }
+    tx.execute(
+        "INSERT OR REPLACE INTO auth (job_id, mode, sealed) VALUES (?1, ?2, ?3)",
+        params![id.as_str(), mode_str(mode), blob],
+    )
+    .map_err(db_err)?;
+    tx.commit().map_err(db_err)
+}
+
+/// Writes one result at once, under `lease` if given (fenced by its token).
+fn write_result(
+    conn: &mut Connection,
+    id: &JobId,
+    key: &str,
+    value: &str,
+    lease: Option<&Lease>,
+) -> Result<()> {
+    let tx = conn.transaction().map_err(db_err)?;
+    touch(&tx, id, lease)?;
+    tx.prepare_cached("INSERT OR REPLACE INTO results (job_id, key, value) VALUES (?1, ?2, ?3)")
+        .map_err(db_err)?
+        .execute(params![id.as_str(), key, value])
+        .map_err(db_err)?;
+    tx.commit().map_err(db_err)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn millis(d: std::time::Duration) -> i64 {
+    d.as_millis().min(i64::MAX as u128 / 2) as i64
+}
+
 #[async_trait]
 impl JobStore for SqliteJobStore {
     async fn create_job(&self, job: NewJob) -> Result<JobRecord> {
@@ -414,84 +569,15 @@ impl JobStore for SqliteJobStore {
     async fn put_result(&self, id: &JobId, key: &str, value: &str) -> Result<()> {
         let id = id.clone();
         let (key, value) = (key.to_string(), value.to_string());
-        self.run(move |conn| {
-            let tx = conn.transaction().map_err(db_err)?;
-            let changed = tx
-                .execute(
-                    "UPDATE jobs SET updated_at = ?2 WHERE id = ?1",
-                    params![id.as_str(), now_unix()],
-                )
-                .map_err(db_err)?;
-            if changed == 0 {
-                return Err(unknown_job(&id));
-            }
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO results (job_id, key, value) VALUES (?1, ?2, ?3)",
-            )
-            .map_err(db_err)?
-            .execute(params![id.as_str(), key, value])
-            .map_err(db_err)?;
-            tx.commit().map_err(db_err)?;
-            Ok(())
-        })
-        .await
+        self.run(move |conn| write_result(conn, &id, &key, &value, None))
+            .await
     }
 
     async fn checkpoint(&self, id: &JobId, cp: &Checkpoint) -> Result<()> {
         let id = id.clone();
         let cp = cp.clone();
-        self.run(move |conn| {
-            let frontier = serde_json::to_string(&cp.frontier)?;
-            let counters = serde_json::to_string(&cp.counters)?;
-            let tx = conn.transaction().map_err(db_err)?;
-            {
-                let changed = tx
-                    .execute("UPDATE jobs SET updated_at = ?2 WHERE id = ?1", params![id.as_str(), now_unix()])
-                    .map_err(db_err)?;
-                if changed == 0 {
-                    return Err(unknown_job(&id));
-                }
-                tx.execute(
-                    "INSERT INTO progress (job_id, data_type, frontier, finished, counters) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (job_id, data_type) DO UPDATE SET frontier = excluded.frontier,
-                        finished = excluded.finished, counters = excluded.counters",
-                    params![id.as_str(), cp.data_type.as_str(), frontier, cp.finished, counters],
-                )
-                .map_err(db_err)?;
-                let mut put = tx
-                    .prepare_cached("INSERT OR REPLACE INTO results (job_id, key, value) VALUES (?1, ?2, ?3)")
-                    .map_err(db_err)?;
-                for (k, v) in &cp.results {
-                    put.execute(params![id.as_str(), k, v]).map_err(db_err)?;
-                }
-                let mut resolve = tx
-                    .prepare_cached("DELETE FROM item_errors WHERE job_id = ?1 AND key = ?2")
-                    .map_err(db_err)?;
-                for k in &cp.resolved_errors {
-                    resolve.execute(params![id.as_str(), k]).map_err(db_err)?;
-                }
-                let mut err = tx
-                    .prepare_cached(
-                        "INSERT OR REPLACE INTO item_errors (job_id, key, data_type, item_id, name, kind, message)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    )
-                    .map_err(db_err)?;
-                for e in &cp.errors {
-                    err.execute(params![
-                        id.as_str(),
-                        e.key,
-                        e.data_type.as_str(),
-                        e.item_id,
-                        e.name,
-                        e.kind,
-                        e.message
-                    ])
-                    .map_err(db_err)?;
-                }
-            }
-            tx.commit().map_err(db_err)
-        })
-        .await
+        self.run(move |conn| write_checkpoint(conn, &id, &cp, None))
+            .await
     }
 
     async fn set_state(
@@ -501,23 +587,8 @@ impl JobStore for SqliteJobStore {
         reason: Option<StopReason>,
     ) -> Result<()> {
         let id = id.clone();
-        self.run(move |conn| {
-            let (kind, message) = match reason {
-                Some(r) => (Some(r.kind), Some(r.message)),
-                None => (None, None),
-            };
-            let changed = conn
-                .execute(
-                    "UPDATE jobs SET state = ?2, stop_kind = ?3, stop_message = ?4, updated_at = ?5 WHERE id = ?1",
-                    params![id.as_str(), state.as_str(), kind, message, now_unix()],
-                )
-                .map_err(db_err)?;
-            if changed == 0 {
-                return Err(unknown_job(&id));
-            }
-            Ok(())
-        })
-        .await
+        self.run(move |conn| write_state(conn, &id, state, reason, None))
+            .await
     }
 
     async fn item_errors(&self, id: &JobId) -> Result<Vec<ItemError>> {
@@ -560,16 +631,8 @@ impl JobStore for SqliteJobStore {
     async fn put_auth(&self, id: &JobId, mode: AuthMode, sealed: &SealedAuth) -> Result<()> {
         let id = id.clone();
         let blob = sealed.0.clone();
-        self.run(move |conn| {
-            ensure_job(conn, &id)?;
-            conn.execute(
-                "INSERT OR REPLACE INTO auth (job_id, mode, sealed) VALUES (?1, ?2, ?3)",
-                params![id.as_str(), mode_str(mode), blob],
-            )
-            .map_err(db_err)?;
-            Ok(())
-        })
-        .await
+        self.run(move |conn| write_auth(conn, &id, mode, &blob, None))
+            .await
     }
 
     async fn auth(&self, id: &JobId, mode: AuthMode) -> Result<Option<SealedAuth>> {
@@ -587,5 +650,186 @@ impl JobStore for SqliteJobStore {
             Ok(blob.map(SealedAuth))
         })
         .await
+    }
+}
+
+fn lease_of(row: (String, i64, i64, i64), worker: &str) -> Result<Lease> {
+    let (id, token, attempts, expires) = row;
+    Ok(Lease::new(
+        id.parse()?,
+        worker,
+        token,
+        attempts.max(0) as u32,
+        expires,
+    ))
+}
+
+/// The queue on one SQLite file: for workers on one machine (claims are
+/// serialised by SQLite's write lock; lease times by this machine's clock).
+#[async_trait]
+impl JobQueue for SqliteJobStore {
+    async fn enqueue(&self, id: &JobId) -> Result<()> {
+        let id = id.clone();
+        self.run(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE jobs SET queue_state = 'queued', lease_owner = NULL,
+                       lease_expires_ms = NULL WHERE id = ?1",
+                    [id.as_str()],
+                )
+                .map_err(db_err)?;
+            if changed == 0 {
+                return Err(unknown_job(&id));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn claim(&self, worker: &str, lease_for: std::time::Duration) -> Result<Option<Lease>> {
+        let worker = worker.to_string();
+        self.run(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let now = now_ms();
+            let next: Option<(String, i64, i64)> = tx
+                .query_row(
+                    "SELECT id, lease_token, attempts FROM jobs WHERE queue_state = 'queued'
+                       AND (lease_expires_ms IS NULL OR lease_expires_ms <= ?1)
+                     ORDER BY seq LIMIT 1",
+                    [now],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+                .map_err(db_err)?;
+            let Some((id, token, attempts)) = next else {
+                return Ok(None);
+            };
+            let expires = now.saturating_add(millis(lease_for));
+            tx.execute(
+                "UPDATE jobs SET lease_owner = ?2, lease_token = ?3, attempts = ?4,
+                   lease_expires_ms = ?5 WHERE id = ?1",
+                params![id, worker, token + 1, attempts + 1, expires],
+            )
+            .map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+            lease_of((id, token + 1, attempts + 1, expires), &worker).map(Some)
+        })
+        .await
+    }
+
+    async fn renew(&self, lease: &Lease, lease_for: std::time::Duration) -> Result<Lease> {
+        let lease = lease.clone();
+        self.run(move |conn| {
+            let expires = now_ms().saturating_add(millis(lease_for));
+            let changed = conn
+                .execute(
+                    "UPDATE jobs SET lease_expires_ms = ?5 WHERE id = ?1 AND lease_token = ?2
+                       AND lease_owner = ?3 AND queue_state = ?4",
+                    params![
+                        lease.job_id.as_str(),
+                        lease.token,
+                        lease.worker,
+                        "queued",
+                        expires
+                    ],
+                )
+                .map_err(db_err)?;
+            if changed == 0 {
+                ensure_job(conn, &lease.job_id)?;
+                return Err(lease_lost(&lease));
+            }
+            Ok(Lease::new(
+                lease.job_id.clone(),
+                lease.worker.clone(),
+                lease.token,
+                lease.attempt,
+                expires,
+            ))
+        })
+        .await
+    }
+
+    async fn release(&self, lease: &Lease, release: Release) -> Result<()> {
+        let lease = lease.clone();
+        let next = if release == Release::Done {
+            "done"
+        } else {
+            "queued"
+        };
+        self.run(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE jobs SET queue_state = ?4, lease_owner = NULL, lease_expires_ms = NULL
+                     WHERE id = ?1 AND lease_token = ?2 AND lease_owner = ?3
+                       AND queue_state = 'queued'",
+                    params![lease.job_id.as_str(), lease.token, lease.worker, next],
+                )
+                .map_err(db_err)?;
+            if changed == 0 {
+                ensure_job(conn, &lease.job_id)?;
+                return Err(lease_lost(&lease));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn queue_stats(&self) -> Result<QueueStats> {
+        self.run(|conn| {
+            let now = now_ms();
+            conn.query_row(
+                "SELECT
+                   COALESCE(SUM(queue_state = 'queued' AND (lease_expires_ms IS NULL OR lease_expires_ms <= ?1)), 0),
+                   COALESCE(SUM(queue_state = 'queued' AND lease_expires_ms > ?1), 0),
+                   COALESCE(SUM(queue_state = 'done'), 0)
+                 FROM jobs",
+                [now],
+                |r| {
+                    let n = |v: i64| v.max(0) as u64;
+                    Ok(QueueStats::new(n(r.get(0)?), n(r.get(1)?), n(r.get(2)?)))
+                },
+            )
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn checkpoint_leased(&self, lease: &Lease, checkpoint: &Checkpoint) -> Result<()> {
+        let lease = lease.clone();
+        let cp = checkpoint.clone();
+        self.run(move |conn| write_checkpoint(conn, &lease.job_id, &cp, Some(&lease)))
+            .await
+    }
+
+    async fn set_state_leased(
+        &self,
+        lease: &Lease,
+        state: JobState,
+        reason: Option<StopReason>,
+    ) -> Result<()> {
+        let lease = lease.clone();
+        self.run(move |conn| write_state(conn, &lease.job_id, state, reason, Some(&lease)))
+            .await
+    }
+
+    async fn put_auth_leased(
+        &self,
+        lease: &Lease,
+        mode: AuthMode,
+        sealed: &SealedAuth,
+    ) -> Result<()> {
+        let lease = lease.clone();
+        let blob = sealed.0.clone();
+        self.run(move |conn| write_auth(conn, &lease.job_id, mode, &blob, Some(&lease)))
+            .await
+    }
+
+    async fn put_result_leased(&self, lease: &Lease, key: &str, value: &str) -> Result<()> {
+        let lease = lease.clone();
+        let (key, value) = (key.to_string(), value.to_string());
+        self.run(move |conn| write_result(conn, &lease.job_id, &key, &value, Some(&lease)))
+            .await
     }
 }
