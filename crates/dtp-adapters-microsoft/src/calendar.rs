@@ -53,7 +53,7 @@ use dtp_models::calendar::{
     Alarm, CalAddress, Calendar, CalendarData, Classification, Event, Transparency,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sha2::Digest;
 
 use crate::client::{GraphClient, segment};
@@ -1319,24 +1319,8 @@ impl OutlookCalendar {
         calendar: &str,
         key: &str,
     ) -> Result<Option<String>> {
-        let q = ext::query(&[
-            ("$filter", &ext::filter_eq(&ext::source_key_id(), key)),
-            ("$select", "id"),
-            ("$top", "1"),
-        ]);
-        let url = self
-            .client
-            .url(&format!("me/calendars/{}/events?{q}", segment(calendar)))?;
-        let page = self
-            .client
-            .get_page::<Map<String, Value>>(auth, url, None)
-            .await?;
-        Ok(page
-            .value
-            .first()
-            .and_then(|v| v.get("id"))
-            .and_then(Value::as_str)
-            .map(str::to_string))
+        let events = format!("me/calendars/{}/events", segment(calendar));
+        ext::find_by_source_key(&self.client, auth, &events, key).await
     }
 
     fn destination(&self, ctx: &ImportContext, e: &Event) -> Result<String> {

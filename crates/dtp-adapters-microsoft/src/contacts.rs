@@ -41,7 +41,7 @@ use dtp_models::contacts::{
 use dtp_models::props::{Param, RawProperty};
 use dtp_models::{DateOrText, PartialDateTime};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 use crate::client::{GraphClient, segment};
 use crate::ext::{self, ExtendedProperty};
@@ -602,22 +602,7 @@ impl OutlookContacts {
         } else {
             format!("me/contactFolders/{}/contacts", segment(folder))
         };
-        let q = ext::query(&[
-            ("$filter", &ext::filter_eq(&ext::source_key_id(), key)),
-            ("$select", "id"),
-            ("$top", "1"),
-        ]);
-        let url = self.client.url(&format!("{base}?{q}"))?;
-        let page = self
-            .client
-            .get_page::<Map<String, Value>>(auth, url, None)
-            .await?;
-        Ok(page
-            .value
-            .first()
-            .and_then(|v| v.get("id"))
-            .and_then(Value::as_str)
-            .map(str::to_string))
+        ext::find_by_source_key(&self.client, auth, &base, key).await
     }
 
     fn destination_folder(&self, ctx: &ImportContext, c: &Contact) -> Result<String> {

@@ -68,6 +68,32 @@ pub fn find<'a>(props: &'a [ExtendedProperty], id: &str) -> Option<&'a str> {
         .and_then(|p| p.value.as_deref())
 }
 
+/// The id of the item in `collection` (a path under the API root, e.g.
+/// `me/contacts`) whose source-key property is `key`, if one exists: how
+/// every importer here finds what an earlier run created.
+pub async fn find_by_source_key(
+    client: &crate::client::GraphClient,
+    auth: &dtp_core::AuthData,
+    collection: &str,
+    key: &str,
+) -> dtp_core::Result<Option<String>> {
+    let q = query(&[
+        ("$filter", &filter_eq(&source_key_id(), key)),
+        ("$select", "id"),
+        ("$top", "1"),
+    ]);
+    let url = client.url(&format!("{collection}?{q}"))?;
+    let page = client
+        .get_page::<serde_json::Map<String, serde_json::Value>>(auth, url, None)
+        .await?;
+    Ok(page
+        .value
+        .first()
+        .and_then(|v| v.get("id"))
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string))
+}
+
 /// A query string (`$filter=…&$top=1`, without the `?`), spaces as `%20`.
 pub fn query(pairs: &[(&str, &str)]) -> String {
     const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
