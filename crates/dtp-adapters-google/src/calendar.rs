@@ -719,9 +719,9 @@ pub fn event_from_google(g: &Value, calendar_id: &str) -> Result<Event> {
                 continue;
             }
         }
-        ev.properties.push(RawProperty::new(
+        ev.properties.push(RawProperty::text(
             format!("{RAW_PREFIX}{}", f.to_ascii_uppercase()),
-            v.to_string(),
+            &v.to_string(),
         ));
     }
     Ok(ev)
@@ -904,7 +904,7 @@ pub fn event_to_google(ev: &Event, uid: &str) -> Value {
         let Some(name) = VERBATIM.iter().find(|f| f.eq_ignore_ascii_case(field)) else {
             continue;
         };
-        if let Some(v) = crate::contacts::raw_json(&p.value) {
+        if let Some(v) = crate::contacts::raw_json(p) {
             g.insert((*name).to_string(), v);
         }
     }

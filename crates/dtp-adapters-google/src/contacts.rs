@@ -366,29 +366,9 @@ fn google_type(t: &str) -> String {
         .unwrap_or_else(|| t.to_string())
 }
 
-/// Reads a verbatim field's JSON (an `X-GOOGLE-PEOPLE-*` value); tolerates
-/// the TEXT escaping (`\,`, `\;`, `\\`) a vCard writer may have added.
-pub fn raw_json(value: &str) -> Option<Value> {
-    serde_json::from_str(value).ok().or_else(|| {
-        let mut out = String::with_capacity(value.len());
-        let mut chars = value.chars();
-        while let Some(c) = chars.next() {
-            if c == '\\' {
-                match chars.next() {
-                    Some(n @ (',' | ';' | ':' | '\\')) => out.push(n),
-                    Some('n') | Some('N') => out.push('\n'),
-                    Some(n) => {
-                        out.push('\\');
-                        out.push(n);
-                    }
-                    None => out.push('\\'),
-                }
-            } else {
-                out.push(c);
-            }
-        }
-        serde_json::from_str(&out).ok()
-    })
+/// Reads the JSON kept verbatim in an `X-GOOGLE-*` property.
+pub fn raw_json(prop: &RawProperty) -> Option<Value> {
+    serde_json::from_str(&prop.text_value()).ok()
 }
 
 fn typed(value: String, t: Option<String>) -> TypedValue {
@@ -791,9 +771,9 @@ pub fn person_to_contact(p: &Value, groups: &BTreeMap<String, String>) -> Result
             let same = MAPPED.contains(&k.as_str())
                 && back.get(k).map(strip_output).as_ref() == Some(&original);
             if !same {
-                c.properties.push(RawProperty::new(
+                c.properties.push(RawProperty::text(
                     format!("{RAW_PREFIX}{}", k.to_ascii_uppercase()),
-                    original.to_string(),
+                    &original.to_string(),
                 ));
             }
         }
@@ -804,9 +784,9 @@ pub fn person_to_contact(p: &Value, groups: &BTreeMap<String, String>) -> Result
         .map(|(k, v)| json!({"key": k, "value": v}))
         .collect();
     if !extra.is_empty() {
-        c.properties.push(RawProperty::new(
+        c.properties.push(RawProperty::text(
             format!("{RAW_PREFIX}CLIENTDATA"),
-            Value::Array(extra).to_string(),
+            &Value::Array(extra).to_string(),
         ));
     }
     Ok(c)
@@ -853,7 +833,7 @@ pub fn contact_to_person(c: &Contact, memberships: &[String], address_book: &str
         let Some(field) = prop.name.strip_prefix(RAW_PREFIX) else {
             continue;
         };
-        let Some(v) = raw_json(&prop.value) else {
+        let Some(v) = raw_json(prop) else {
             continue;
         };
         if field == "CLIENTDATA" {

@@ -169,7 +169,7 @@ pub fn task_from_google(t: &Value, list_id: &str) -> Result<Task> {
         .filter(|l| l.as_array().is_some_and(|a| !a.is_empty()))
     {
         task.properties
-            .push(RawProperty::new(LINKS_PROPERTY, l.to_string()));
+            .push(RawProperty::text(LINKS_PROPERTY, &l.to_string()));
     }
     Ok(task)
 }

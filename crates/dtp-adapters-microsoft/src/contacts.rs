@@ -352,7 +352,7 @@ impl GraphContact {
         c.categories = self.categories.clone();
         for (name, value) in X_PROPS.iter().zip(self.x_fields()) {
             if let Some(v) = nonempty(value) {
-                c.properties.push(RawProperty::new(*name, v));
+                c.properties.push(RawProperty::text(*name, v));
             }
         }
         if let Some(key) = ext::find(
@@ -462,7 +462,7 @@ impl GraphContact {
         g.categories = c.categories.clone();
         for (name, slot) in X_PROPS.iter().zip(g.x_fields_mut()) {
             if let Some(p) = c.properties.iter().find(|p| p.name == *name) {
-                *slot = Some(p.value.clone());
+                *slot = Some(p.text_value());
             }
         }
         g.single_value_extended_properties =

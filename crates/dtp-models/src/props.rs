@@ -73,6 +73,29 @@ impl RawProperty {
         }
     }
 
+    /// A property whose value is TEXT (say, JSON an adapter keeps verbatim):
+    /// `text` is escaped into content-line syntax, so it reads back the
+    /// same from a vCard or iCalendar file. Read it with
+    /// [`text_value`](Self::text_value). (Features `vcard` or `icalendar`.)
+    ///
+    /// ```
+    /// use dtp_models::props::RawProperty;
+    /// let p = RawProperty::text("X-JSON", r#"{"a":1,"b":2}"#);
+    /// assert_eq!(p.value, r#"{"a":1\,"b":2}"#);
+    /// assert_eq!(p.text_value(), r#"{"a":1,"b":2}"#);
+    /// ```
+    #[cfg(any(feature = "vcard", feature = "icalendar"))]
+    pub fn text(name: impl Into<String>, text: &str) -> Self {
+        Self::new(name, crate::text::escaped(text))
+    }
+
+    /// The value as TEXT: the content-line escapes (`\\`, `\;`, `\,`,
+    /// `\n`) undone.
+    #[cfg(any(feature = "vcard", feature = "icalendar"))]
+    pub fn text_value(&self) -> String {
+        crate::text::unescaped(&self.value)
+    }
+
     /// Sets the group.
     pub fn with_group(mut self, group: impl Into<String>) -> Self {
         self.group = Some(group.into());

@@ -174,8 +174,30 @@ pub(crate) fn escape_text(out: &mut String, value: &str, semicolon: bool, comma:
     }
 }
 
+/// A TEXT value with its escapes undone (RFC 5545 3.3.11, RFC 6350 3.4);
+/// an unknown escape is kept as it is.
+pub(crate) fn unescaped(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some(n @ ('\\' | ';' | ',')) => out.push(n),
+            Some('n' | 'N') => out.push('\n'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
 /// Escaped TEXT value.
-#[cfg_attr(not(feature = "icalendar"), allow(dead_code))]
 pub(crate) fn escaped(value: &str) -> String {
     let mut s = String::with_capacity(value.len() + 4);
     escape_text(&mut s, value, true, true);

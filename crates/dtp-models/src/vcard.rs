@@ -1215,6 +1215,23 @@ mod tests {
     }
 
     #[test]
+    fn text_properties_read_back_the_same_text_through_a_file() {
+        let json = r#"{"where":"Building 4, Floor 2","note":"a;b\\c\nd"}"#;
+        let mut c = Contact::new("x", "b", "A");
+        c.properties.push(RawProperty::text("X-JSON", json));
+        for v in [VCardVersion::V3, VCardVersion::V4] {
+            let back = parse(&write_vcard(&c, v));
+            let p = back.value[0]
+                .properties
+                .iter()
+                .find(|p| p.name == "X-JSON")
+                .expect("kept");
+            assert_eq!(p.text_value(), json, "{v:?}");
+            assert_eq!(p, &c.properties[0], "{v:?}: stable through a file");
+        }
+    }
+
+    #[test]
     fn a_line_that_is_no_property_is_kept_as_unparsed_text_and_warned() {
         let p =
             parse("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:A\r\nsome junk;with, text\r\nEND:VCARD\r\n");

@@ -158,21 +158,13 @@ fn seed(fake: &CalendarFake) -> String {
 /// destination sets.
 const IDS: &[&str] = &["id", "calendar_id", "created", "last_modified"];
 
-/// What an iCalendar file legitimately changes: `RRULE` parts reordered,
-/// TEXT escaping added to the verbatim JSON of `X-GOOGLE-EVENT-*` values.
+/// What an iCalendar file legitimately changes: `RRULE` parts reordered.
 fn as_in_ics(events: &[Event]) -> Vec<Event> {
     fn fix(e: &mut Event) {
         for r in &mut e.rrule {
             let mut parts: Vec<&str> = r.split(';').collect();
             parts.sort_unstable();
             *r = parts.join(";");
-        }
-        for p in &mut e.properties {
-            if p.name.starts_with("X-GOOGLE-EVENT-")
-                && let Some(v) = dtp_adapters_google::contacts::raw_json(&p.value)
-            {
-                p.value = v.to_string();
-            }
         }
         e.overrides.iter_mut().for_each(fix);
     }

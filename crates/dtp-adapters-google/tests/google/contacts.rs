@@ -158,8 +158,7 @@ fn seed(fake: &PeopleFake) -> usize {
 
 const IDS: &[&str] = &["id", "address_book_id"];
 
-/// What a vCard file legitimately changes: type tokens lower-cased, TEXT
-/// escaping added to the verbatim JSON of `X-GOOGLE-PEOPLE-*` values.
+/// What a vCard file legitimately changes: type tokens lower-cased.
 fn as_in_vcard(contacts: &[dtp_models::contacts::Contact]) -> Vec<dtp_models::contacts::Contact> {
     contacts
         .iter()
@@ -167,11 +166,6 @@ fn as_in_vcard(contacts: &[dtp_models::contacts::Contact]) -> Vec<dtp_models::co
         .map(|mut c| {
             for tv in c.emails.iter_mut().chain(&mut c.phones).chain(&mut c.urls) {
                 tv.types = tv.types.iter().map(|t| t.to_ascii_lowercase()).collect();
-            }
-            for p in &mut c.properties {
-                if let Some(v) = dtp_adapters_google::contacts::raw_json(&p.value) {
-                    p.value = v.to_string();
-                }
             }
             c
         })

@@ -196,12 +196,6 @@ async fn google_to_archive_to_google_keeps_subtasks_order_and_hidden_tasks() {
             .cloned()
             .map(|mut t| {
                 t.uid = None;
-                // TEXT escaping an iCalendar writer adds to the JSON.
-                for p in &mut t.properties {
-                    if let Some(v) = dtp_adapters_google::contacts::raw_json(&p.value) {
-                        p.value = v.to_string();
-                    }
-                }
                 t
             })
             .collect::<Vec<_>>()
