@@ -1,5 +1,5 @@
 //! vCard and iCalendar parse + write throughput over the test corpus
-//! (`crates/dtp-models/tests/corpus/{vcard,ical}`).
+//! (`dtp-models/tests/corpus/{vcard,ical}`).
 //!
 //! Each iteration parses every file of the corpus into models and writes
 //! every model back (vCard 4.0 / iCalendar). Reported twice: in bytes of
@@ -16,7 +16,7 @@ use dtp_models::vcard::{VCardVersion, parse_vcards, write_vcards};
 
 fn corpus(dir: &str) -> Vec<Vec<u8>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("crates/dtp-models/tests/corpus")
+        .join("dtp-models/tests/corpus")
         .join(dir);
     let mut paths: Vec<_> = std::fs::read_dir(&root)
         .unwrap_or_else(|e| panic!("{}: {e}", root.display()))

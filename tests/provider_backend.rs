@@ -22,7 +22,7 @@ const CLIENT_ID: &str = "dtp-test";
 const CLIENT_SECRET: &str = "dtp-test-client-SECRET-value";
 
 fn oidc_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("crates/dtp-auth/tests/oidc")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dtp-auth/tests/oidc")
 }
 
 /// dtp-auth's test authorization server (oidc-provider), killed on drop.
@@ -38,7 +38,7 @@ impl Oidc {
             .status()
             .expect("bash")
             .success();
-        assert!(ok, "crates/dtp-auth/tests/oidc/setup.sh failed");
+        assert!(ok, "dtp-auth/tests/oidc/setup.sh failed");
         let mut child = Command::new("node")
             .arg("server.mjs")
             .current_dir(oidc_dir())

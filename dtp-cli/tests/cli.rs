@@ -11,7 +11,7 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 fn sample() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/sample")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/data/sample")
 }
 
 /// A hermetic home for one test: data and config folders of its own.
@@ -719,7 +719,7 @@ fn an_unreachable_dav_host_is_exit_4_with_one_line_advice() {
 }
 
 /// Radicale (htpasswd `alice:secret`) on a free loopback port, from the venv
-/// that `crates/dtp-adapters-dav/tests/servers/setup.sh` creates; killed on
+/// that `dtp-adapters-dav/tests/servers/setup.sh` creates; killed on
 /// drop.
 struct Radicale {
     child: std::process::Child,

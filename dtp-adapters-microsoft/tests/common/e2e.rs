@@ -18,7 +18,7 @@ use serde_json::Value;
 
 /// The sample archive of the repository.
 pub fn sample_archive() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/sample")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/data/sample")
 }
 
 pub async fn new_job<M: SampleModel>(store: &Arc<dyn JobStore>) -> JobId {

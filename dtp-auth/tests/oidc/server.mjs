@@ -3,7 +3,7 @@
 // an automatic login + consent interaction, short access-token lifetimes and
 // refresh-token rotation.
 //
-// Started by crates/dtp-auth/tests/common/oidc.rs. Protocol with the harness:
+// Started by dtp-auth/tests/common/oidc.rs. Protocol with the harness:
 //   * the first stdout line is `LISTENING <port>`;
 //   * the server exits when its stdin closes (the harness died or dropped it).
 //

@@ -3,9 +3,9 @@
 # loopback: JOBS queued copies of examples/data/sample (17 items, 5 data types)
 # run by 1, 2 and 4 workers (each --jobs PER_WORKER), timed from the workers'
 # start to the last one leaving an empty queue.
-#   cargo build --release -p dtp-cli && crates/dtp-cli/scripts/fleet-bench.sh
+#   cargo build --release -p dtp-cli && dtp-cli/scripts/fleet-bench.sh
 set -euo pipefail
-cd "$(dirname "$0")/../../.."
+cd "$(dirname "$0")/../.."
 DTP=${DTP:-$PWD/target/release/dtp}
 JOBS=${JOBS:-200}
 PER_WORKER=${PER_WORKER:-2}

@@ -20,7 +20,7 @@ const KEY: &str = "4242424242424242424242424242424242424242424242424242424242424
 
 fn sample() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/data/sample")
+        .join("../examples/data/sample")
         .canonicalize()
         .unwrap()
 }

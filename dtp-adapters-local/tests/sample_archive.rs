@@ -16,7 +16,7 @@ use dtp_models::media::MediaData;
 use dtp_models::tasks::TasksData;
 
 fn sample() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/sample")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/data/sample")
 }
 
 async fn all<M: DataModel>(a: &LocalArchive) -> (Vec<M::Container>, Vec<M::Item>)
