@@ -1,5 +1,5 @@
 //! The `google-takeout:` source: Takeouts built here from generated data
-//! (and EXIF photos from the shared corpus), read as zip, as multi-part zips
+//! (and real EXIF photos in `tests/data/exif`), read as zip, as multi-part zips
 //! and as an extracted folder, and moved into a local archive.
 
 mod common;

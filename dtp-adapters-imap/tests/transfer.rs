@@ -22,7 +22,10 @@ use dtp_testkit::{CrashPoint, Dataset, FaultPlan, FaultyImporter, MemoryExporter
 use rand::{Rng, SeedableRng};
 
 fn corpus() -> Vec<(String, Vec<u8>)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../dtp-models/tests/corpus/mail"
+    );
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
         .expect("corpus dir")
         .filter_map(|e| e.ok())

@@ -1,5 +1,5 @@
-//! Acceptance over the real-world corpus in `tests/corpus/` (copied byte for
-//! byte from `../shared/corpus`, see `tests/corpus/SOURCES.md`):
+//! Acceptance over the real-world corpus in `tests/corpus/` (each file copied
+//! byte for byte from its upstream project, see `tests/corpus/SOURCES.md`):
 //!
 //! * every vCard and iCalendar file parses without panic;
 //! * parse → write → parse gives an equal model, property by property,
