@@ -117,9 +117,7 @@ pub(crate) enum Origin {
     New,
 }
 
-/// The hasher of the executor's maps: keys are hashed several times per
-/// item, and SipHash showed up as a tenth of the driver's time.
-pub(crate) type FastHash = foldhash::fast::RandomState;
+pub(crate) use crate::hash::FastHash;
 
 #[derive(Debug, Default)]
 struct State {

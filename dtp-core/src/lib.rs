@@ -12,12 +12,18 @@ mod driver;
 mod error;
 mod events;
 mod executor;
+mod hash;
 mod ratelimit;
 pub mod registry;
 mod retry;
 mod spi;
 pub mod store;
 
+/// The attribute every `impl Exporter` / `impl Importer` block needs
+/// (`#[dtp_core::async_trait]`), re-exported so an adapter does not add
+/// `async-trait` itself. Without it the compiler only says E0195
+/// ("lifetime parameters do not match the trait declaration").
+pub use async_trait::async_trait;
 pub use auth::{
     AuthData, AuthDataGenerator, AuthMode, AuthRefresher, AuthSealer, OAuthTokens, SealedAuth,
 };
@@ -27,6 +33,6 @@ pub use dtp_models::{DataModel, DataType, MediaRef, Record};
 pub use error::{Error, ErrorContext, ErrorKind, ErrorScope, Result};
 pub use events::{EventSink, TransferEvent, TransferReport};
 pub use executor::{IdempotentExecutor, ImportKey, KeyKind};
-pub use ratelimit::{RateLimit, RateLimiters};
+pub use ratelimit::{RateLimit, RateLimitKey, RateLimiters};
 pub use retry::RetryPolicy;
 pub use spi::{ByteStream, ExportContext, ExportPage, Exporter, ImportContext, Importer};

@@ -24,7 +24,7 @@ struct JobData {
     progress: HashMap<DataType, TypeProgress>,
     /// Every idempotency result; the hot map of a long run (one insert and
     /// one or two lookups per item), hence the fast hasher.
-    results: HashMap<String, String, crate::executor::FastHash>,
+    results: HashMap<String, String, crate::hash::FastHash>,
     errors: BTreeMap<String, ItemError>,
     auth: HashMap<AuthMode, SealedAuth>,
     seq: u64,
