@@ -390,7 +390,7 @@ async fn wrong_credentials_stop_the_job() {
         )
         .await;
         assert_eq!(report.state, JobState::Stopped, "{report}");
-        assert_eq!(report.stop_reason.as_ref().unwrap().kind, kind);
+        assert_eq!(report.stop_reason.as_ref().unwrap().kind.as_str(), kind);
     }
     assert!(mock.state().items.is_empty());
 }

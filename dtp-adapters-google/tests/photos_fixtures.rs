@@ -249,7 +249,7 @@ async fn daily_quota_stops_the_job_with_the_reason() {
     let report = import(&server).await;
     assert_eq!(report.state, JobState::Stopped, "{report}");
     let reason = report.stop_reason.unwrap();
-    assert_eq!(reason.kind, "quota_exhausted");
+    assert_eq!(reason.kind.as_str(), "quota_exhausted");
     assert!(reason.message.contains("per day"), "{}", reason.message);
     let reqs = server.received_requests().await.unwrap();
     assert_eq!(batch_bodies(&reqs).len(), 1, "not retried");
@@ -272,7 +272,10 @@ async fn storage_full_stops_the_job() {
         .await;
     let report = import(&server).await;
     assert_eq!(report.state, JobState::Stopped, "{report}");
-    assert_eq!(report.stop_reason.unwrap().kind, "destination_full");
+    assert_eq!(
+        report.stop_reason.unwrap().kind.as_str(),
+        "destination_full"
+    );
     let reqs = server.received_requests().await.unwrap();
     assert!(batch_bodies(&reqs).is_empty());
 }
@@ -430,6 +433,11 @@ async fn a_refused_batch_fails_its_items_and_the_job_goes_on() {
     let report = import(&server).await;
     assert_eq!(report.state, JobState::Partial, "{report}");
     assert_eq!(report.failures.len(), 3, "{report}");
-    assert!(report.failures.iter().all(|f| f.kind == "invalid_data"));
+    assert!(
+        report
+            .failures
+            .iter()
+            .all(|f| f.kind.as_str() == "invalid_data")
+    );
     assert_eq!(report.per_type[&DataType::Media].containers, 1);
 }

@@ -196,7 +196,7 @@ async fn over_quota_stops_with_destination_full_and_resumes_after_more_room() {
     .await;
     assert_eq!(r.state, JobState::Stopped, "{r}");
     let reason = r.stop_reason.clone().expect("a stop reason");
-    assert_eq!(reason.kind, "destination_full", "{r}");
+    assert_eq!(reason.kind.as_str(), "destination_full", "{r}");
     let partial = total(&dump(server.port, &to).await);
     assert!(
         partial > 0 && partial < 40,
@@ -436,7 +436,7 @@ async fn a_message_the_server_rejects_fails_alone_with_the_servers_text() {
     assert_eq!(r.state, JobState::Partial, "{r}");
     assert_eq!(r.failures.len(), 1, "{r}");
     let failure = &r.failures[0];
-    assert_eq!(failure.kind, "invalid_data", "{r}");
+    assert_eq!(failure.kind.as_str(), "invalid_data", "{r}");
     assert!(
         failure
             .message

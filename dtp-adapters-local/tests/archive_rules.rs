@@ -70,7 +70,7 @@ async fn a_different_contact_with_the_same_uid_is_not_overwritten() {
     };
     let report = run(changed, &dest).await;
     assert_eq!(report.failures.len(), 1, "{report}");
-    assert_eq!(report.failures[0].kind, "invalid_data");
+    assert_eq!(report.failures[0].kind.as_str(), "invalid_data");
     assert!(report.failures[0].message.contains("not overwritten"));
     assert_eq!(std::fs::read(&file).unwrap(), before);
     assert_eq!(dest.stats().written, 1);

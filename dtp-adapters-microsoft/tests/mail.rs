@@ -231,7 +231,7 @@ async fn an_oversized_message_fails_as_unsupported() {
     let r = common::e2e::run(&store, &job, src, a, dtp_core::AuthData::None, auth("at-1")).await;
     assert_eq!(r.state, dtp_core::store::JobState::Partial, "{r}");
     assert_eq!(r.failures.len(), 1);
-    assert_eq!(r.failures[0].kind, "unsupported");
+    assert_eq!(r.failures[0].kind.as_str(), "unsupported");
     assert_eq!(fake.count("message"), 0);
     let posts = server
         .received_requests()

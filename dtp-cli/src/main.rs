@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use dtp_core::registry::{AuthKind, Role};
 use dtp_core::store::{JobState, StopReason};
-use dtp_core::{AuthData, DataType, Error, TransferReport};
+use dtp_core::{AuthData, DataType, Error, ErrorKind, TransferReport};
 use serde_json::json;
 
 /// Move your data between services and portable archives.
@@ -237,33 +237,34 @@ impl CliError {
 
     /// From an SPI error, with what to do about it.
     pub fn from_error(e: &Error, service: &str, job: Option<&str>) -> Self {
-        Self::from_kind(e.kind().as_str(), e.message(), service, job)
+        Self::from_kind(e.kind(), e.message(), service, job)
     }
 
-    fn from_kind(kind: &str, message: &str, service: &str, job: Option<&str>) -> Self {
+    fn from_kind(kind: &ErrorKind, message: &str, service: &str, job: Option<&str>) -> Self {
         let resume = job
             .map(|j| format!(", then run `{}`", resume_command(j)))
             .unwrap_or_default();
         let (code, text) = match kind {
-            "destination_full" => (
+            ErrorKind::DestinationFull => (
                 5,
                 format!("the destination is full ({message}): free some space{resume}"),
             ),
-            "unauthenticated" | "reauthorize" => (
+            ErrorKind::Unauthenticated | ErrorKind::Reauthorize => (
                 3,
                 format!(
                     "{service} refused the credentials ({message}): check the password or run `dtp auth login {service}`"
                 ),
             ),
-            "transient" | "rate_limited" | "quota_exhausted" => (
+            ErrorKind::Transient | ErrorKind::RateLimited { .. } | ErrorKind::QuotaExhausted => (
                 4,
                 format!(
                     "could not reach {service} ({message}): check the address and your connection{resume}"
                 ),
             ),
-            "not_found" | "invalid_data" | "permission_denied" | "unsupported" => {
-                (2, message.to_string())
-            }
+            ErrorKind::NotFound
+            | ErrorKind::InvalidData
+            | ErrorKind::PermissionDenied
+            | ErrorKind::Unsupported => (2, message.to_string()),
             _ => (1, message.to_string()),
         };
         CliError::new(code, text)
@@ -349,7 +350,8 @@ async fn transfer(args: TransferArgs) -> Result<u8, CliError> {
     let registry = services::registry();
     let selection = run::parse_types(&args.types)?;
     let wanted = selection.types.clone();
-    let from = run::open_side(&registry, &args.from, Role::Source)?
+    let from = run::open_side(&registry, &args.from, Role::Source)
+        .await?
         .only_media_kinds(selection.media_kinds.as_deref());
     let to_role = if args.dry_run {
         Role::Source
@@ -389,7 +391,7 @@ async fn transfer(args: TransferArgs) -> Result<u8, CliError> {
             auth: AuthData::None,
         }
     } else {
-        run::open_side(&registry, &args.to, to_role)?
+        run::open_side(&registry, &args.to, to_role).await?
     };
     let types = run::plan_types(&from, &to, &wanted)?;
     if args.dry_run {
@@ -512,9 +514,10 @@ async fn resume(job: String, concurrency: usize, json: bool) -> Result<u8, CliEr
     let record = run::find_job(&store, &job).await?;
     let registry = services::registry();
     let kinds = run::load_selection(&record.id).media_kinds;
-    let from =
-        run::open_side(&registry, &record.source, Role::Source)?.only_media_kinds(kinds.as_deref());
-    let to = run::open_side(&registry, &record.destination, Role::Destination)?;
+    let from = run::open_side(&registry, &record.source, Role::Source)
+        .await?
+        .only_media_kinds(kinds.as_deref());
+    let to = run::open_side(&registry, &record.destination, Role::Destination).await?;
     if !json {
         eprintln!(
             "resuming job {}: {} → {}",
@@ -595,10 +598,11 @@ async fn verify(job: String, json: bool) -> Result<u8, CliError> {
     let record = run::find_job(&store, &job).await?;
     let registry = services::registry();
     let kinds = run::load_selection(&record.id).media_kinds;
-    let from =
-        run::open_side(&registry, &record.source, Role::Source)?.only_media_kinds(kinds.as_deref());
+    let from = run::open_side(&registry, &record.source, Role::Source)
+        .await?
+        .only_media_kinds(kinds.as_deref());
     // The destination is read, not written.
-    let to = run::open_side(&registry, &record.destination, Role::Source)?;
+    let to = run::open_side(&registry, &record.destination, Role::Source).await?;
     let src = run::survey_side(&from, &record.data_types, true).await?;
     let dst = run::survey_side(&to, &record.data_types, true).await?;
     let checks = run::compare(&src, &dst);
@@ -827,17 +831,22 @@ mod tests {
 
     #[test]
     fn error_kinds_map_to_one_line_advice_and_exit_codes() {
-        let full = CliError::from_kind("destination_full", "no space left", "local", Some("j1"));
+        let full = CliError::from_kind(
+            &ErrorKind::DestinationFull,
+            "no space left",
+            "local",
+            Some("j1"),
+        );
         assert_eq!(full.code, 5);
         assert!(full.message.contains("free some space") && full.message.contains("resume j1"));
-        let auth = CliError::from_kind("unauthenticated", "401", "imap", None);
+        let auth = CliError::from_kind(&ErrorKind::Unauthenticated, "401", "imap", None);
         assert_eq!(auth.code, 3);
         assert!(auth.message.contains("dtp auth login imap"));
-        let net = CliError::from_kind("transient", "connection refused", "caldav", None);
+        let net = CliError::from_kind(&ErrorKind::Transient, "connection refused", "caldav", None);
         assert_eq!(net.code, 4);
         assert!(net.message.contains("could not reach caldav"));
         assert_eq!(
-            CliError::from_kind("not_found", "no archive", "local", None).code,
+            CliError::from_kind(&ErrorKind::NotFound, "no archive", "local", None).code,
             2
         );
         for e in [full, auth, net] {

@@ -209,12 +209,19 @@ pub enum AuthMode {
     Import,
 }
 
-impl fmt::Display for AuthMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl AuthMode {
+    /// The stable lowercase name (`"export"`, `"import"`), as stores keep it.
+    pub fn as_str(self) -> &'static str {
+        match self {
             AuthMode::Export => "export",
             AuthMode::Import => "import",
-        })
+        }
+    }
+}
+
+impl fmt::Display for AuthMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -75,6 +75,39 @@ impl ErrorKind {
         }
     }
 
+    /// Every kind, in declaration order ([`RateLimited`](Self::RateLimited)
+    /// without a wait).
+    pub const ALL: [ErrorKind; 13] = [
+        ErrorKind::RateLimited { retry_after: None },
+        ErrorKind::Unauthenticated,
+        ErrorKind::Reauthorize,
+        ErrorKind::PermissionDenied,
+        ErrorKind::DestinationFull,
+        ErrorKind::NotFound,
+        ErrorKind::InvalidData,
+        ErrorKind::Unsupported,
+        ErrorKind::Transient,
+        ErrorKind::Cancelled,
+        ErrorKind::QuotaExhausted,
+        ErrorKind::Internal,
+        ErrorKind::LeaseLost,
+    ];
+
+    /// The kind whose [`as_str`](Self::as_str) name is `name`, if any.
+    /// `rate_limited` reads as [`RateLimited`](Self::RateLimited) without a
+    /// wait: a stored name carries no duration.
+    pub fn from_name(name: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// The kind a store or a report recorded as `name`. A name this version
+    /// does not know (written by a newer one) reads as
+    /// [`Internal`](Self::Internal) instead of making the whole job
+    /// unreadable; the record's message still says what happened.
+    pub fn from_stored(name: &str) -> ErrorKind {
+        ErrorKind::from_name(name).unwrap_or(ErrorKind::Internal)
+    }
+
     /// Whether waiting and trying again can succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(self, ErrorKind::RateLimited { .. } | ErrorKind::Transient)
@@ -116,13 +149,45 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+impl std::str::FromStr for ErrorKind {
+    type Err = Error;
+
+    /// Parses a stable name ([`ErrorKind::as_str`]); an unknown name is
+    /// `InvalidData`.
+    fn from_str(s: &str) -> Result<Self> {
+        ErrorKind::from_name(s)
+            .ok_or_else(|| Error::invalid_data(format!("`{s}` is not an error kind")))
+    }
+}
+
+/// Written as its stable name (`"destination_full"`), so stored reasons and
+/// JSON reports keep the shape they had when the field was a string. A
+/// `RateLimited` wait is not written.
+impl serde::Serialize for ErrorKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Read leniently, like [`ErrorKind::from_stored`]: old records keep
+/// reading.
+impl<'de> serde::Deserialize<'de> for ErrorKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Ok(ErrorKind::from_stored(&name))
+    }
+}
+
 /// Where an error happened.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ErrorContext {
     /// The operation, e.g. `"export"`, `"import_item"`, `"checkpoint"`.
     pub operation: Option<&'static str>,
-    /// The service, e.g. `"caldav"`.
+    /// The service: its name in the registry (`caldav`, `google-takeout`),
+    /// followed by `.` and the API where one service speaks several
+    /// (`google.people`, `microsoft.graph`, `microsoft.onedrive`). Rate-limit
+    /// keys use the same names.
     pub service: Option<String>,
     /// The item or container the error is about.
     pub item_id: Option<String>,
@@ -317,6 +382,28 @@ impl std::error::Error for Error {
     }
 }
 
+/// A vCard or iCalendar that could not be read or written is
+/// [`InvalidData`](ErrorKind::InvalidData) (an item-level failure); the
+/// conversion error stays attached as the source.
+impl From<dtp_models::ConversionError> for Error {
+    fn from(e: dtp_models::ConversionError) -> Self {
+        Error::invalid_data(format!("conversion failed: {e}")).with_source(e)
+    }
+}
+
+/// Versioned JSON that could not be read: [`Unsupported`](ErrorKind::Unsupported)
+/// when a newer version wrote it, [`InvalidData`](ErrorKind::InvalidData)
+/// otherwise; the schema error stays attached as the source.
+impl From<dtp_models::SchemaError> for Error {
+    fn from(e: dtp_models::SchemaError) -> Self {
+        let kind = match e {
+            dtp_models::SchemaError::UnsupportedVersion { .. } => ErrorKind::Unsupported,
+            _ => ErrorKind::InvalidData,
+        };
+        Error::new(kind, format!("versioned JSON: {e}")).with_source(e)
+    }
+}
+
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Error::new(ErrorKind::InvalidData, "malformed JSON").with_source(e)
@@ -337,6 +424,51 @@ mod tests {
         let e =
             Error::new(ErrorKind::PermissionDenied, "shared album").with_scope(ErrorScope::Item);
         assert!(!e.is_job_level());
+    }
+
+    #[test]
+    fn kinds_parse_from_their_stable_names() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(kind.as_str().parse::<ErrorKind>().unwrap(), kind);
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorKind>(&json).unwrap(), kind);
+        }
+        let waited = ErrorKind::RateLimited {
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        assert_eq!(serde_json::to_string(&waited).unwrap(), "\"rate_limited\"");
+        let err = "no_such_kind".parse::<ErrorKind>().unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::InvalidData);
+        // A name from a newer version does not make a stored record unreadable.
+        let stored: ErrorKind = serde_json::from_str("\"from_the_future\"").unwrap();
+        assert_eq!(stored, ErrorKind::Internal);
+    }
+
+    #[test]
+    fn model_errors_convert_with_their_source() {
+        use dtp_models::{ConversionError, ConversionErrorKind, SchemaError};
+        use std::error::Error as _;
+        let conversion =
+            ConversionError::new(ConversionErrorKind::NoData, Some(1), None, "no BEGIN:VCARD");
+        let e = Error::from(conversion.clone());
+        assert_eq!(e.kind(), &ErrorKind::InvalidData);
+        assert_eq!(e.scope(), ErrorScope::Item);
+        assert!(e.message().contains("no BEGIN:VCARD"), "{e}");
+        let source = e.source().expect("the conversion error is kept");
+        assert_eq!(source.to_string(), conversion.to_string());
+
+        let newer = SchemaError::UnsupportedVersion {
+            schema: "dtp.calendar",
+            found: 9,
+            supported: 1,
+        };
+        let e = Error::from(newer);
+        assert_eq!(e.kind(), &ErrorKind::Unsupported);
+        assert!(e.source().is_some());
+        let e = Error::from(SchemaError::MissingSchema);
+        assert_eq!(e.kind(), &ErrorKind::InvalidData);
+        assert!(e.source().unwrap().to_string().contains("schema"));
     }
 
     #[test]

@@ -154,13 +154,6 @@ fn parse_data_type(s: &str) -> Result<DataType> {
         .map_err(|_| Error::invalid_data(format!("unknown data type `{s}` in store")))
 }
 
-fn mode_str(mode: AuthMode) -> &'static str {
-    match mode {
-        AuthMode::Export => "export",
-        AuthMode::Import => "import",
-    }
-}
-
 fn parse_state(s: &str) -> Result<JobState> {
     serde_json::from_value(serde_json::Value::String(s.to_string()))
         .map_err(|_| Error::invalid_data(format!("unknown job state `{s}` in store")))
@@ -381,7 +374,7 @@ impl PostgresJobStore {
         lease: Option<&Lease>,
     ) -> Result<()> {
         let (kind, message) = match reason {
-            Some(r) => (Some(r.kind), Some(r.message)),
+            Some(r) => (Some(r.kind.as_str()), Some(r.message)),
             None => (None, None),
         };
         let mut client = self.client().await?;
@@ -412,7 +405,7 @@ impl PostgresJobStore {
         tx.execute(
             "INSERT INTO auth (job_id, mode, sealed) VALUES ($1, $2, $3)
              ON CONFLICT (job_id, mode) DO UPDATE SET sealed = excluded.sealed",
-            &[&id.as_str(), &mode_str(mode), &sealed.0],
+            &[&id.as_str(), &mode.as_str(), &sealed.0],
         )
         .await
         .map_err(db_err)?;
@@ -604,7 +597,7 @@ impl JobStore for PostgresJobStore {
             .query_opt(
                 "SELECT a.sealed FROM jobs j LEFT JOIN auth a ON a.job_id = j.id AND a.mode = $2
                  WHERE j.id = $1",
-                &[&id.as_str(), &mode_str(mode)],
+                &[&id.as_str(), &mode.as_str()],
             )
             .await
             .map_err(db_err)?

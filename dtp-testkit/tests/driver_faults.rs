@@ -104,7 +104,7 @@ async fn destination_full_stops_the_job_with_its_checkpoint_and_resume_finishes(
 
     assert_eq!(report.state, JobState::Stopped);
     let reason = report.stop_reason.clone().unwrap();
-    assert_eq!(reason.kind, "destination_full", "{reason}");
+    assert_eq!(reason.kind.as_str(), "destination_full", "{reason}");
     let progress = store
         .progress(&job, dtp_core::DataType::Media)
         .await
@@ -148,7 +148,7 @@ async fn an_invalid_item_is_reported_and_the_rest_completes() {
     assert_eq!(report.state, JobState::Partial, "{report}");
     assert_eq!(report.failures.len(), 1);
     let failure = &report.failures[0];
-    assert_eq!(failure.kind, "invalid_data");
+    assert_eq!(failure.kind.as_str(), "invalid_data");
     assert_eq!(report.per_type[&dtp_core::DataType::Contacts].items, 99);
     assert_eq!(report.per_type[&dtp_core::DataType::Contacts].failed, 1);
     let verdict = importer
@@ -193,7 +193,10 @@ async fn cancellation_stops_promptly_and_leaves_a_resumable_checkpoint() {
     );
     let report = report.unwrap();
     assert_eq!(report.state, JobState::Stopped);
-    assert_eq!(report.stop_reason.as_ref().unwrap().kind, "cancelled");
+    assert_eq!(
+        report.stop_reason.as_ref().unwrap().kind.as_str(),
+        "cancelled"
+    );
     // Promptly: no new import starts after the cancel beyond those in flight.
     assert!(
         plan.calls(Op::ImportItem) <= calls_at_cancel + 4,
@@ -272,7 +275,7 @@ async fn unauthenticated_without_a_refresher_stops_the_job() {
         .await
         .unwrap();
     assert_eq!(report.state, JobState::Stopped);
-    assert_eq!(report.stop_reason.unwrap().kind, "unauthenticated");
+    assert_eq!(report.stop_reason.unwrap().kind.as_str(), "unauthenticated");
 }
 
 #[tokio::test(start_paused = true)]
@@ -297,7 +300,10 @@ async fn transient_errors_are_retried_and_exhausted_retries_stop_the_job_resumab
         .await
         .unwrap();
     assert_eq!(report.state, JobState::Stopped);
-    assert_eq!(report.stop_reason.as_ref().unwrap().kind, "transient");
+    assert_eq!(
+        report.stop_reason.as_ref().unwrap().kind.as_str(),
+        "transient"
+    );
     assert!(
         report.failures.is_empty(),
         "retryable errors are not item failures"
@@ -350,6 +356,6 @@ async fn a_panicking_exporter_stops_the_job_instead_of_completing_it() {
         .await
         .unwrap();
     assert_eq!(report.state, JobState::Stopped, "{report}");
-    assert_eq!(report.stop_reason.unwrap().kind, "internal");
+    assert_eq!(report.stop_reason.unwrap().kind.as_str(), "internal");
     assert!(!report.unfinished.is_empty());
 }

@@ -63,7 +63,7 @@ impl ConformanceTarget<MailData> for GmailTarget {
                     "The user has exceeded their storage quota.",
                 ),
                 true,
-                "destination_full",
+                dtp_core::ErrorKind::DestinationFull,
             ),
             (
                 "403 dailyLimitExceeded on export",
@@ -75,14 +75,14 @@ impl ConformanceTarget<MailData> for GmailTarget {
                     "Quota exceeded for quota metric 'Queries' and limit 'Queries per day'",
                 ),
                 false,
-                "quota_exhausted",
+                dtp_core::ErrorKind::QuotaExhausted,
             ),
             (
                 "401 authError without refresher on import",
                 401,
                 legacy_error(401, "global", "authError", "Invalid Credentials"),
                 true,
-                "unauthenticated",
+                dtp_core::ErrorKind::Unauthenticated,
             ),
         ] {
             cases.push(ErrorCase {
@@ -351,7 +351,7 @@ async fn a_message_above_the_import_limit_fails_alone_before_any_upload() {
     assert_eq!(r.state, JobState::Partial, "{r}");
     assert_eq!(r.failures.len(), 1, "{r}");
     assert_eq!(r.failures[0].item_id, "huge");
-    assert_eq!(r.failures[0].kind, "invalid_data");
+    assert_eq!(r.failures[0].kind.as_str(), "invalid_data");
     assert_eq!(
         fake.with_state(|s| s.imports.len()),
         1,

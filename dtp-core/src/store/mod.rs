@@ -18,7 +18,7 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::{AuthMode, Cursor, DataType, Error, Result, SealedAuth};
+use crate::{AuthMode, Cursor, DataType, Error, ErrorKind, Result, SealedAuth};
 
 pub use memory::MemoryJobStore;
 pub use queue::{JobQueue, Lease, LeasedStore, QueueStats, Release, lease_lost};
@@ -125,8 +125,9 @@ impl fmt::Display for JobState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct StopReason {
-    /// The error kind's stable name (`"destination_full"`, `"cancelled"`, …).
-    pub kind: String,
+    /// What kind of error stopped it (stored and serialized as its stable
+    /// name, `"destination_full"`, `"cancelled"`, …).
+    pub kind: ErrorKind,
     /// A human-readable explanation (never a secret).
     pub message: String,
 }
@@ -135,7 +136,7 @@ impl StopReason {
     /// A reason from an error.
     pub fn from_error(e: &Error) -> Self {
         StopReason {
-            kind: e.kind().as_str().to_string(),
+            kind: stored_kind(e),
             message: e.to_string(),
         }
     }
@@ -238,8 +239,8 @@ pub struct ItemError {
     pub item_id: String,
     /// Its display name.
     pub name: String,
-    /// The error kind's stable name.
-    pub kind: String,
+    /// What kind of error it was (stored and serialized as its stable name).
+    pub kind: ErrorKind,
     /// What went wrong.
     pub message: String,
 }
@@ -258,7 +259,7 @@ impl ItemError {
             key: key.into(),
             item_id: item_id.into(),
             name: name.into(),
-            kind: error.kind().as_str().to_string(),
+            kind: stored_kind(error),
             message: error.to_string(),
         }
     }
@@ -362,6 +363,12 @@ pub trait JobStore: Send + Sync {
 
     /// Reads sealed credentials for one side of a job.
     async fn auth(&self, id: &JobId, mode: AuthMode) -> Result<Option<SealedAuth>>;
+}
+
+/// The kind as a store keeps it: by name, so a `RateLimited` wait is
+/// dropped and a record reads back equal from every store.
+fn stored_kind(e: &Error) -> ErrorKind {
+    ErrorKind::from_stored(e.kind().as_str())
 }
 
 pub(crate) fn now_unix() -> i64 {

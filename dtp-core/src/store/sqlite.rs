@@ -209,13 +209,6 @@ fn parse_data_type(s: &str) -> Result<DataType> {
         .map_err(|_| Error::invalid_data(format!("unknown data type `{s}` in store")))
 }
 
-fn mode_str(mode: AuthMode) -> &'static str {
-    match mode {
-        AuthMode::Export => "export",
-        AuthMode::Import => "import",
-    }
-}
-
 type RawJobRow = (
     String,
     String,
@@ -257,7 +250,7 @@ fn job_from_row(row: RawJobRow) -> Result<JobRecord> {
         data_types,
         state: JobState::parse(&state)?,
         stop_reason: stop_kind.map(|kind| StopReason {
-            kind,
+            kind: ErrorKind::from_stored(&kind),
             message: stop_message.unwrap_or_default(),
         }),
         created_at,
@@ -323,7 +316,7 @@ fn write_checkpoint(
                 e.data_type.as_str(),
                 e.item_id,
                 e.name,
-                e.kind,
+                e.kind.as_str(),
                 e.message
             ])
             .map_err(db_err)?;
@@ -364,7 +357,7 @@ fn write_state(
     lease: Option<&Lease>,
 ) -> Result<()> {
     let (kind, message) = match reason {
-        Some(r) => (Some(r.kind), Some(r.message)),
+        Some(r) => (Some(r.kind.as_str()), Some(r.message)),
         None => (None, None),
     };
     let tx = conn.transaction().map_err(db_err)?;
@@ -391,7 +384,7 @@ fn write_auth(
     }
     tx.execute(
         "INSERT OR REPLACE INTO auth (job_id, mode, sealed) VALUES (?1, ?2, ?3)",
-        params![id.as_str(), mode_str(mode), blob],
+        params![id.as_str(), mode.as_str(), blob],
     )
     .map_err(db_err)?;
     tx.commit().map_err(db_err)
@@ -619,7 +612,7 @@ impl JobStore for SqliteJobStore {
                     key,
                     item_id,
                     name,
-                    kind,
+                    kind: ErrorKind::from_stored(&kind),
                     message,
                 })
             })
@@ -642,7 +635,7 @@ impl JobStore for SqliteJobStore {
             let blob: Option<Vec<u8>> = conn
                 .query_row(
                     "SELECT sealed FROM auth WHERE job_id = ?1 AND mode = ?2",
-                    params![id.as_str(), mode_str(mode)],
+                    params![id.as_str(), mode.as_str()],
                     |r| r.get(0),
                 )
                 .optional()
