@@ -108,7 +108,7 @@ impl CalDav {
         let mut out = Vec::new();
         for (href, body) in bodies {
             let parsed = parse_icalendar(&body, &cc.c).map_err(|e| {
-                Error::invalid_data(format!("unreadable iCalendar resource: {e}"))
+                Error::from(e)
                     .with_service("caldav")
                     .with_item(href.clone())
             })?;

@@ -110,7 +110,7 @@ impl Exporter<ContactsData> for CardDav {
         let mut page = ExportPage::new();
         for (href, body) in bodies {
             let parsed = parse_vcards(&body, &cc.c).map_err(|e| {
-                Error::invalid_data(format!("unreadable vCard resource: {e}"))
+                Error::from(e)
                     .with_service("carddav")
                     .with_item(href.clone())
             })?;

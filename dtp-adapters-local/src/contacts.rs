@@ -27,8 +27,7 @@ fn parse(bytes: &[u8], rel: &str) -> Result<Vec<Contact>> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
-    let parsed = parse_vcards(bytes, rel)
-        .map_err(|e| Error::invalid_data(format!("{rel} is not a readable vCard file: {e}")))?;
+    let parsed = parse_vcards(bytes, rel).map_err(|e| Error::from(e).with_item(rel))?;
     for w in &parsed.warnings {
         tracing::warn!(file = rel, warning = %w, "vCard");
     }

@@ -34,8 +34,7 @@ fn read_object(bytes: &[u8], rel: &str, fallback_name: &str) -> Result<CalendarO
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(blank());
     }
-    let parsed = parse_icalendar(bytes, rel)
-        .map_err(|e| Error::invalid_data(format!("{rel} is not a readable iCalendar file: {e}")))?;
+    let parsed = parse_icalendar(bytes, rel).map_err(|e| Error::from(e).with_item(rel))?;
     for w in &parsed.warnings {
         tracing::warn!(file = rel, warning = %w, "iCalendar");
     }

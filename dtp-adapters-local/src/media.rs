@@ -279,7 +279,7 @@ impl LocalArchive {
         record.content = content;
         let text = record
             .to_versioned_json()
-            .map_err(|e| Error::internal(format!("sidecar: {e}")))?;
+            .map_err(|e| Error::internal("sidecar").with_source(e))?;
         fsutil::write_new(&path, text.as_bytes())?;
         Ok(())
     }
