@@ -28,10 +28,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use dtp_core::{
     AuthData, Cursor, Error, ErrorKind, ExportContext, ExportPage, Exporter, ImportContext,
-    Importer, OAuthTokens, RateLimit, Result,
+    Importer, OAuthTokens, RateLimit, RateLimitKey, Result, async_trait,
 };
 use dtp_models::tasks::{Task, TaskList, TasksData};
 use dtp_testkit::conformance::{self, Account, Capabilities, Check, ConformanceTarget, ErrorCase};
@@ -118,7 +117,7 @@ impl TodoCloudClient {
     /// here; a real adapter would key it by service and account.
     fn rate_limit(&self) -> RateLimit {
         RateLimit::per_second(
-            format!("{SERVICE}:{}", self.base),
+            RateLimitKey::new(SERVICE, self.base.as_str()),
             NonZeroU32::new(500).unwrap_or(NonZeroU32::MIN),
         )
     }
@@ -810,25 +809,25 @@ impl ConformanceTarget<TasksData> for TodoCloudTarget {
                 name: "507 storage quota exceeded".into(),
                 account: self.account(Some(fake::Fault::Full)).await?,
                 on_import: true,
-                expected_kind: "destination_full",
+                expected_kind: dtp::core::ErrorKind::DestinationFull,
             },
             ErrorCase {
                 name: "403 on GET /lists".into(),
                 account: self.account(Some(fake::Fault::Forbidden)).await?,
                 on_import: false,
-                expected_kind: "permission_denied",
+                expected_kind: dtp::core::ErrorKind::PermissionDenied,
             },
             ErrorCase {
                 name: "401 expired token, no refresher".into(),
                 account: expired,
                 on_import: false,
-                expected_kind: "unauthenticated",
+                expected_kind: dtp::core::ErrorKind::Unauthenticated,
             },
             ErrorCase {
                 name: "truncated JSON from GET /lists".into(),
                 account: self.account(Some(fake::Fault::Malformed)).await?,
                 on_import: false,
-                expected_kind: "invalid_data",
+                expected_kind: dtp::core::ErrorKind::InvalidData,
             },
         ])
     }

@@ -15,7 +15,7 @@
 
 use std::num::NonZeroU32;
 
-use dtp_core::RateLimit;
+use dtp_core::{RateLimit, RateLimitKey};
 
 use crate::client::Api;
 
@@ -55,7 +55,7 @@ pub fn rate_limit(api: Api, side: Side, account: &str, page_size: u32) -> RateLi
         Side::Import => "import",
     };
     RateLimit::per_minute(
-        format!("{}:{side_name}:{account}", api.service_name()),
+        RateLimitKey::new(api.service_name(), account).with_scope(side_name),
         nz(n),
     )
     .with_burst(nz((n / 6).max(10)))
@@ -71,6 +71,6 @@ mod tests {
         assert_eq!(calls_per_minute(Api::Gmail, Side::Export, 49), 60);
         assert_eq!(calls_per_minute(Api::Calendar, Side::Export, 250), 600);
         let l = rate_limit(Api::Calendar, Side::Import, "alice", 0);
-        assert_eq!(l.key(), "google.calendar:import:alice");
+        assert_eq!(l.key().to_string(), "google.calendar:import:alice");
     }
 }

@@ -457,9 +457,9 @@ impl GraphClient {
             .saturating_sub(self.limit.available_permits())
     }
 
-    /// The rate-limit key of this account (`microsoft-graph:<account>`).
-    pub fn rate_limit_key(&self) -> String {
-        format!("{SERVICE}:{}", self.config.account)
+    /// The rate-limit key of this account (`microsoft.graph:<account>`).
+    pub fn rate_limit_key(&self) -> dtp_core::RateLimitKey {
+        dtp_core::RateLimitKey::new(SERVICE, self.config.account.as_str())
     }
 
     /// The Outlook request budget of this account as a driver rate limit.

@@ -36,7 +36,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 /// The service name errors of this crate carry.
-pub const SERVICE: &str = "microsoft-graph";
+pub const SERVICE: &str = "microsoft.graph";
 
 /// The parsed Graph error body (or the identity platform's OAuth error).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -158,8 +158,11 @@ impl Importer<ContactsData> for Limited {
     }
     fn rate_limit(&self) -> Option<RateLimit> {
         Some(
-            RateLimit::per_second("test.service:alice", NonZeroU32::new(20).unwrap())
-                .with_burst(NonZeroU32::new(1).unwrap()),
+            RateLimit::per_second(
+                dtp_core::RateLimitKey::new("test.service", "alice"),
+                NonZeroU32::new(20).unwrap(),
+            )
+            .with_burst(NonZeroU32::new(1).unwrap()),
         )
     }
 }

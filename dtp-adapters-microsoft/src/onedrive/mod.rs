@@ -77,11 +77,11 @@ pub mod ranges;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use dtp_core::{Error, RateLimit, Result};
+use dtp_core::{Error, RateLimit, RateLimitKey, Result};
 use url::Url;
 
 /// The service name in errors and reports.
-pub(crate) const SERVICE: &str = "onedrive";
+pub(crate) const SERVICE: &str = "microsoft.onedrive";
 
 /// The Graph endpoint.
 pub const GRAPH_BASE: &str = "https://graph.microsoft.com/v1.0/";
@@ -132,7 +132,7 @@ impl OneDriveConfig {
             simple_limit: SIMPLE_UPLOAD_LIMIT,
             page_size: None,
             timeout: Duration::from_secs(300),
-            rate_limit: Some(default_rate_limit("microsoft-graph.onedrive")),
+            rate_limit: Some(default_rate_limit(RateLimitKey::service_wide(SERVICE))),
         }
     }
 
@@ -184,9 +184,7 @@ impl OneDriveConfig {
     /// Keys the declared request budget by `account` (OneDrive's limits are
     /// per user), so drivers sharing a `RateLimiters` registry share it.
     pub fn with_account(mut self, account: &str) -> Self {
-        self.rate_limit = Some(default_rate_limit(&format!(
-            "microsoft-graph.onedrive:{account}"
-        )));
+        self.rate_limit = Some(default_rate_limit(RateLimitKey::new(SERVICE, account)));
         self
     }
 
@@ -206,7 +204,7 @@ impl OneDriveConfig {
 
 /// OneDrive's budget: about 3,000 requests per user per 5 minutes, i.e. 10
 /// per second (bursts of 20).
-fn default_rate_limit(key: &str) -> RateLimit {
+fn default_rate_limit(key: RateLimitKey) -> RateLimit {
     RateLimit::per_second(key, NonZeroU32::new(10).expect("10"))
         .with_burst(NonZeroU32::new(20).expect("20"))
 }
