@@ -31,6 +31,7 @@ mod error;
 mod generator;
 mod http;
 mod loopback;
+mod oauth_client;
 mod sealer;
 mod store;
 mod token_source;

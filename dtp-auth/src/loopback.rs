@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tracing::{debug, info};
 
 use crate::error::AuthFailure;
-use crate::generator::constant_time_eq;
+use crate::oauth_client::constant_time_eq;
 
 /// Largest request head accepted on the loopback listener.
 const MAX_HEAD: usize = 16 * 1024;

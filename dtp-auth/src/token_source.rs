@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tracing::{debug, warn};
 
 use crate::error::{AuthFailure, auth_failure};
-use crate::generator::{OAuthClient, constant_time_eq, now_unix};
+use crate::oauth_client::{OAuthClient, constant_time_eq, now_unix};
 
 /// Receives every new set of credentials a [`TokenSource`] obtains
 /// (including a rotated refresh token), so that the job store keeps them.
