@@ -75,7 +75,7 @@ impl<M: DavModel> ConformanceTarget<M> for OnRadicale {
                     AuthData::basic(user.clone(), "wrong"),
                 ),
                 on_import: true,
-                expected_kind: "unauthenticated",
+                expected_kind: dtp_core::ErrorKind::Unauthenticated,
             },
             ErrorCase {
                 name: "wrong password on export".into(),
@@ -84,7 +84,7 @@ impl<M: DavModel> ConformanceTarget<M> for OnRadicale {
                     AuthData::basic(user.clone(), "wrong"),
                 ),
                 on_import: false,
-                expected_kind: "unauthenticated",
+                expected_kind: dtp_core::ErrorKind::Unauthenticated,
             },
             ErrorCase {
                 name: "another user's home".into(),
@@ -93,7 +93,7 @@ impl<M: DavModel> ConformanceTarget<M> for OnRadicale {
                     AuthData::basic(user, "secret"),
                 ),
                 on_import: true,
-                expected_kind: "permission_denied",
+                expected_kind: dtp_core::ErrorKind::PermissionDenied,
             },
         ])
     }
@@ -132,7 +132,7 @@ impl<M: DavModel> ConformanceTarget<M> for OnXandikos {
                 AuthData::None,
             ),
             on_import: false,
-            expected_kind: "not_found",
+            expected_kind: dtp_core::ErrorKind::NotFound,
         }])
     }
 

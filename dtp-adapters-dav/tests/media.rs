@@ -51,19 +51,19 @@ impl ConformanceTarget<MediaData> for OnWebDav {
                 name: "wrong password on import".into(),
                 account: self.account("denied", AuthData::basic("alice", "wrong"))?,
                 on_import: true,
-                expected_kind: "unauthenticated",
+                expected_kind: dtp_core::ErrorKind::Unauthenticated,
             },
             ErrorCase {
                 name: "wrong password on export".into(),
                 account: self.account("denied", AuthData::basic("alice", "wrong"))?,
                 on_import: false,
-                expected_kind: "unauthenticated",
+                expected_kind: dtp_core::ErrorKind::Unauthenticated,
             },
             ErrorCase {
                 name: "missing folder on export".into(),
                 account: self.account("never-created", AuthData::basic("alice", "secret"))?,
                 on_import: false,
-                expected_kind: "not_found",
+                expected_kind: dtp_core::ErrorKind::NotFound,
             },
         ])
     }

@@ -80,7 +80,7 @@ impl ConformanceTarget<MediaData> for PhotosTarget {
                     .account_with(oauth(TOKEN), |m| m.state().storage_full = true)
                     .await,
                 on_import: true,
-                expected_kind: "destination_full",
+                expected_kind: dtp_core::ErrorKind::DestinationFull,
             },
             ErrorCase {
                 name: "portability resources not authorized (403)".into(),
@@ -88,19 +88,19 @@ impl ConformanceTarget<MediaData> for PhotosTarget {
                     .account_with(oauth(TOKEN), |m| m.state().portability_forbidden = true)
                     .await,
                 on_import: false,
-                expected_kind: "permission_denied",
+                expected_kind: dtp_core::ErrorKind::PermissionDenied,
             },
             ErrorCase {
                 name: "expired token, no refresher (401)".into(),
                 account: self.account_with(oauth("ya29.expired"), |_| {}).await,
                 on_import: true,
-                expected_kind: "unauthenticated",
+                expected_kind: dtp_core::ErrorKind::Unauthenticated,
             },
             ErrorCase {
                 name: "not OAuth credentials".into(),
                 account: self.account_with(AuthData::None, |_| {}).await,
                 on_import: false,
-                expected_kind: "reauthorize",
+                expected_kind: dtp_core::ErrorKind::Reauthorize,
             },
         ])
     }

@@ -211,7 +211,7 @@ impl ConformanceTarget<MediaData> for TakeoutTarget {
             name: "a corrupt zip part".into(),
             account: self.account(&root),
             on_import: false,
-            expected_kind: "invalid_data",
+            expected_kind: dtp_core::ErrorKind::InvalidData,
         }])
     }
 

@@ -42,19 +42,19 @@ impl ConformanceTarget<MailData> for DovecotTarget {
                 name: "wrong password on import".into(),
                 account: account(wrong.clone()),
                 on_import: true,
-                expected_kind: "reauthorize",
+                expected_kind: dtp_core::ErrorKind::Reauthorize,
             },
             ErrorCase {
                 name: "wrong password on export".into(),
                 account: account(wrong),
                 on_import: false,
-                expected_kind: "reauthorize",
+                expected_kind: dtp_core::ErrorKind::Reauthorize,
             },
             ErrorCase {
                 name: "over quota".into(),
                 account: account(small),
                 on_import: true,
-                expected_kind: "destination_full",
+                expected_kind: dtp_core::ErrorKind::DestinationFull,
             },
         ])
     }

@@ -53,34 +53,34 @@ impl ConformanceTarget<ContactsData> for Target {
                 self.account(Some(Failure::QuotaOnCreate), "at-conformance")
                     .await,
                 true,
-                "destination_full",
+                dtp_core::ErrorKind::DestinationFull,
             ),
             case(
                 "403 ErrorQuotaExceeded (full mailbox)",
                 self.account(Some(Failure::MailboxFullOnCreate), "at-conformance")
                     .await,
                 true,
-                "destination_full",
+                dtp_core::ErrorKind::DestinationFull,
             ),
             case(
                 "403 ErrorAccessDenied",
                 self.account(Some(Failure::AccessDenied), "at-conformance")
                     .await,
                 false,
-                "permission_denied",
+                dtp_core::ErrorKind::PermissionDenied,
             ),
             case(
                 "401 with no refresher",
                 self.account(None, "at-expired").await,
                 false,
-                "unauthenticated",
+                dtp_core::ErrorKind::Unauthenticated,
             ),
             case(
                 "truncated JSON page",
                 self.account(Some(Failure::TruncatedJson), "at-conformance")
                     .await,
                 false,
-                "invalid_data",
+                dtp_core::ErrorKind::InvalidData,
             ),
         ])
     }
@@ -306,7 +306,7 @@ async fn a_throttling_storm_stops_the_job_as_rate_limited() {
         .unwrap();
     assert_eq!(report.state, dtp_core::store::JobState::Stopped, "{report}");
     let stop = report.stop_reason.as_ref().expect("a stop reason");
-    assert_eq!(stop.kind, "rate_limited", "{report}");
+    assert_eq!(stop.kind.as_str(), "rate_limited", "{report}");
     assert_eq!(fake.count("contact"), 0);
     let calls = server.received_requests().await.unwrap().len();
     assert_eq!(calls, 4, "one call per allowed attempt, no hammering");

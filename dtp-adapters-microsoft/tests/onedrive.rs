@@ -627,7 +627,7 @@ impl ConformanceTarget<MediaData> for Target {
                     .account_with(|f| f.with(|st| st.faults.quota_full = true))
                     .await?,
                 on_import: true,
-                expected_kind: "destination_full",
+                expected_kind: dtp_core::ErrorKind::DestinationFull,
             },
             ErrorCase {
                 name: "403 accessDenied".into(),
@@ -635,7 +635,7 @@ impl ConformanceTarget<MediaData> for Target {
                     .account_with(|f| f.with(|st| st.faults.forbidden = true))
                     .await?,
                 on_import: false,
-                expected_kind: "permission_denied",
+                expected_kind: dtp_core::ErrorKind::PermissionDenied,
             },
             ErrorCase {
                 name: "401 without a refresher".into(),
@@ -643,7 +643,7 @@ impl ConformanceTarget<MediaData> for Target {
                     .account_with(|f| f.with(|st| st.faults.expired_tokens.push(TOKEN.into())))
                     .await?,
                 on_import: true,
-                expected_kind: "unauthenticated",
+                expected_kind: dtp_core::ErrorKind::Unauthenticated,
             },
             ErrorCase {
                 name: "truncated children JSON".into(),
@@ -651,7 +651,7 @@ impl ConformanceTarget<MediaData> for Target {
                     .account_with(|f| f.with(|st| st.faults.broken_listing = true))
                     .await?,
                 on_import: false,
-                expected_kind: "invalid_data",
+                expected_kind: dtp_core::ErrorKind::InvalidData,
             },
         ])
     }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use dtp_core::{
-    AuthData, Cursor, ErrorKind, ExportContext, ExportPage, Exporter, Importer, Result,
+    AuthData, Cursor, ErrorKind, ExportContext, ExportPage, Exporter, Importer, Record, Result,
 };
 use dtp_models::calendar::CalendarData;
 use dtp_models::contacts::ContactsData;
@@ -24,15 +24,21 @@ struct MemoryService;
 /// Exports what a MemoryImporter received, as a service would.
 struct ReadBack<M: SampleModel> {
     importer: Arc<MemoryImporter<M>>,
-    cached: Mutex<Option<Arc<MemoryExporter<M>>>>,
+    /// A stable view for the pages of one export, taken again once the
+    /// destination has changed (by the number of creates).
+    cached: Mutex<Option<(u64, Arc<MemoryExporter<M>>)>>,
 }
 
 impl<M: SampleModel> ReadBack<M> {
     fn snapshot(&self) -> Arc<MemoryExporter<M>> {
         let mut cached = self.cached.lock().unwrap();
+        let dest = self.importer.destination();
+        let creates = dest.item_creates() + dest.container_creates();
+        if cached.as_ref().is_some_and(|(seen, _)| *seen != creates) {
+            *cached = None;
+        }
         cached
             .get_or_insert_with(|| {
-                let dest = self.importer.destination();
                 let items = dest.items();
                 let mut media = std::collections::HashMap::new();
                 for i in &items {
@@ -43,17 +49,39 @@ impl<M: SampleModel> ReadBack<M> {
                         media.insert(m.key.clone(), b);
                     }
                 }
-                Arc::new(MemoryExporter::fixed(
+                let exporter = Arc::new(MemoryExporter::fixed(
                     Dataset {
                         containers: dest.containers().into_iter().map(|(_, c)| c).collect(),
-                        items: items.into_iter().map(|i| i.item).collect(),
+                        items: own_ids::<M>(items.into_iter().map(|i| i.item)),
                         media,
                     },
                     7,
-                ))
+                ));
+                (creates, exporter)
             })
+            .1
             .clone()
     }
+}
+
+/// Gives each copy of a record its own id, as a service gives a duplicate a
+/// new one: otherwise the export would fold duplicates into one item and
+/// the suite could not see them.
+fn own_ids<M: SampleModel>(items: impl Iterator<Item = M::Item>) -> Vec<M::Item> {
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    items
+        .map(|item| {
+            let copies = seen.entry(item.source_id().to_string()).or_default();
+            *copies += 1;
+            if *copies == 1 {
+                return item;
+            }
+            let mut json = serde_json::to_value(&item).unwrap();
+            let id = format!("{}~{copies}", item.source_id());
+            json["id"] = serde_json::Value::String(id);
+            serde_json::from_value(json).unwrap()
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -106,7 +134,7 @@ impl<M: SampleModel> ConformanceTarget<M> for MemoryService {
             name: "quota".into(),
             account: Account::new(exporter, importer, AuthData::None),
             on_import: true,
-            expected_kind: "destination_full",
+            expected_kind: dtp_core::ErrorKind::DestinationFull,
         }])
     }
 }
@@ -186,5 +214,67 @@ async fn the_suite_catches_a_service_that_loses_items() {
         .downcast::<String>()
         .map(|s| *s)
         .unwrap_or_default();
+    assert!(message.contains("items came back"), "{message}");
+}
+
+/// A service that cannot find what an earlier job created (its importer
+/// has no `find_existing_*`), so a new job duplicates everything while a
+/// rerun of the same job (which reads its stored results) does not.
+/// Claiming the RerunNewJob check anyway must fail under that check's name,
+/// not under RerunSameJob.
+struct ClaimsNewJobDeduplication;
+
+struct Forgetful<M: SampleModel>(Arc<MemoryImporter<M>>);
+
+#[async_trait]
+impl<M: SampleModel> Importer<M> for Forgetful<M> {
+    async fn import_container(
+        &self,
+        ctx: &dtp_core::ImportContext,
+        auth: &AuthData,
+        c: &M::Container,
+    ) -> Result<String> {
+        self.0.import_container(ctx, auth, c).await
+    }
+    async fn import_item(
+        &self,
+        ctx: &dtp_core::ImportContext,
+        auth: &AuthData,
+        item: &M::Item,
+    ) -> Result<String> {
+        self.0.import_item(ctx, auth, item).await
+    }
+}
+
+#[async_trait]
+impl ConformanceTarget<TasksData> for ClaimsNewJobDeduplication {
+    async fn fresh_account(&self) -> Result<Account<TasksData>> {
+        let inner = Arc::new(MemoryImporter::<TasksData>::new());
+        let exporter = Arc::new(ReadBack {
+            importer: inner.clone(),
+            cached: Mutex::new(None),
+        });
+        Ok(Account::new(
+            exporter,
+            Arc::new(Forgetful(inner)),
+            AuthData::None,
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_duplicate_made_by_a_new_job_is_reported_under_rerun_new_job() {
+    let outcome = tokio::spawn(async {
+        conformance::rerun_adds_nothing::<TasksData, _>(&ClaimsNewJobDeduplication).await
+    })
+    .await;
+    let panic = outcome.expect_err("a new job that duplicates everything must fail");
+    let message = panic
+        .into_panic()
+        .downcast::<String>()
+        .map(|s| *s)
+        .unwrap_or_default();
+    assert!(message.contains("RerunNewJob: "), "{message}");
+    assert!(!message.contains("RerunSameJob"), "{message}");
     assert!(message.contains("items came back"), "{message}");
 }

@@ -63,21 +63,21 @@ impl ConformanceTarget<CalendarData> for CalendarTarget {
                     "Calendar usage limits exceeded.",
                 ),
                 true,
-                "quota_exhausted",
+                dtp_core::ErrorKind::QuotaExhausted,
             ),
             (
                 "403 forbidden on export",
                 403,
                 legacy_error(403, "global", "forbidden", "Forbidden"),
                 false,
-                "permission_denied",
+                dtp_core::ErrorKind::PermissionDenied,
             ),
             (
                 "401 authError without refresher on export",
                 401,
                 legacy_error(401, "global", "authError", "Invalid Credentials"),
                 false,
-                "unauthenticated",
+                dtp_core::ErrorKind::Unauthenticated,
             ),
         ] {
             cases.push(ErrorCase {

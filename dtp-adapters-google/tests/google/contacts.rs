@@ -61,14 +61,15 @@ impl ConformanceTarget<ContactsData> for PeopleTarget {
 
     async fn error_cases(&self) -> Result<Vec<ErrorCase<ContactsData>>> {
         let mut cases = Vec::new();
-        let mut case = |name: &str, server: MockServer, on_import: bool, kind: &'static str| {
-            cases.push(ErrorCase {
-                name: name.into(),
-                account: self.account(server, testing::oauth(TOKEN)),
-                on_import,
-                expected_kind: kind,
-            })
-        };
+        let mut case =
+            |name: &str, server: MockServer, on_import: bool, kind: dtp_core::ErrorKind| {
+                cases.push(ErrorCase {
+                    name: name.into(),
+                    account: self.account(server, testing::oauth(TOKEN)),
+                    on_import,
+                    expected_kind: kind,
+                })
+            };
         case(
             "403 PERMISSION_DENIED on export",
             failing_server(json_response(
@@ -82,13 +83,13 @@ impl ConformanceTarget<ContactsData> for PeopleTarget {
             ))
             .await,
             false,
-            "permission_denied",
+            dtp_core::ErrorKind::PermissionDenied,
         );
         case(
             "401 with no refresher on import",
             failing_server(testing::unauthenticated()).await,
             true,
-            "unauthenticated",
+            dtp_core::ErrorKind::Unauthenticated,
         );
         case(
             "429 per-day quota on import",
@@ -99,7 +100,7 @@ impl ConformanceTarget<ContactsData> for PeopleTarget {
             ))
             .await,
             true,
-            "quota_exhausted",
+            dtp_core::ErrorKind::QuotaExhausted,
         );
         case(
             "403 legacy dailyLimitExceeded on export",
@@ -114,7 +115,7 @@ impl ConformanceTarget<ContactsData> for PeopleTarget {
             ))
             .await,
             false,
-            "quota_exhausted",
+            dtp_core::ErrorKind::QuotaExhausted,
         );
         case(
             "truncated JSON on export",
@@ -124,7 +125,7 @@ impl ConformanceTarget<ContactsData> for PeopleTarget {
             ))
             .await,
             false,
-            "invalid_data",
+            dtp_core::ErrorKind::InvalidData,
         );
         Ok(cases)
     }

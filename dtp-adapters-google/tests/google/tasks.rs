@@ -62,7 +62,7 @@ impl ConformanceTarget<TasksData> for TasksTarget {
                     "Quota exceeded for quota metric 'Queries' and limit 'Queries per day'",
                 ),
                 true,
-                "quota_exhausted",
+                dtp_core::ErrorKind::QuotaExhausted,
             ),
             (
                 "404 unknown list on export of the lists",
@@ -74,7 +74,7 @@ impl ConformanceTarget<TasksData> for TasksTarget {
                     "Request had insufficient authentication scopes.",
                 ),
                 false,
-                "permission_denied",
+                dtp_core::ErrorKind::PermissionDenied,
             ),
         ] {
             cases.push(ErrorCase {

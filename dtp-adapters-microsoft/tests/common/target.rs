@@ -71,34 +71,34 @@ where
                 self.account(Some(Failure::QuotaOnCreate), "at-conformance")
                     .await,
                 true,
-                "destination_full",
+                dtp_core::ErrorKind::DestinationFull,
             ),
             case(
                 "403 ErrorQuotaExceeded (full mailbox)",
                 self.account(Some(Failure::MailboxFullOnCreate), "at-conformance")
                     .await,
                 true,
-                "destination_full",
+                dtp_core::ErrorKind::DestinationFull,
             ),
             case(
                 "403 ErrorAccessDenied",
                 self.account(Some(Failure::AccessDenied), "at-conformance")
                     .await,
                 false,
-                "permission_denied",
+                dtp_core::ErrorKind::PermissionDenied,
             ),
             case(
                 "401 with no refresher",
                 self.account(None, "at-expired").await,
                 false,
-                "unauthenticated",
+                dtp_core::ErrorKind::Unauthenticated,
             ),
             case(
                 "truncated JSON page",
                 self.account(Some(Failure::TruncatedJson), "at-conformance")
                     .await,
                 false,
-                "invalid_data",
+                dtp_core::ErrorKind::InvalidData,
             ),
         ])
     }
