@@ -20,9 +20,11 @@
 //! [`LeasedStore`], so a worker that lost its lease can never overwrite the
 //! progress of the worker that took the job over.
 //!
-//! This demo's services are portable archives (`local:PATH`); the tokens are
-//! checked against the authorization server's userinfo endpoint before a
-//! job runs, as a provider's own API would check them.
+//! The services are those of `dtp::registry()`: every adapter the facade's
+//! features compile in, each opened through its own crate's factory. The
+//! demo moves portable archives (`local:PATH`); the tokens are checked
+//! against the authorization server's userinfo endpoint before a job runs,
+//! as a provider's own API would check them.
 //!
 //! Run it:
 //! ```text
@@ -45,10 +47,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use dtp::adapters::local::LocalArchive;
 use dtp::auth::{OAuth2AuthDataGenerator, OAuth2Config, XChaChaSealer};
 use dtp::core::auth::{AuthCallback, AuthRequest, PendingAuth};
-use dtp::core::registry::{AuthKind, Endpoint, Registry, Role, ServiceFactory};
+use dtp::core::registry::{Endpoint, Registry, Role};
 use dtp::core::store::{
     JobId, JobQueue, JobState, JobStore, Lease, LeasedStore, NewJob, Release, StopReason,
 };
@@ -334,58 +335,10 @@ async fn job_status(
 
 // ---------------------------------------------------------------- workers
 
-/// The services this backend offers: here, portable archives.
+/// The services this backend offers: every adapter the facade's features
+/// compile in (`local` by default; the demo moves portable archives).
 fn registry() -> Registry {
-    let mut r = Registry::new();
-    r.register(Arc::new(LocalService));
-    r
-}
-
-struct LocalService;
-
-impl ServiceFactory for LocalService {
-    fn name(&self) -> &str {
-        "local"
-    }
-    fn description(&self) -> &str {
-        "portable archive in a folder"
-    }
-    fn auth(&self) -> AuthKind {
-        AuthKind::None
-    }
-    fn exports(&self) -> Vec<DataType> {
-        DataType::ALL.to_vec()
-    }
-    fn imports(&self) -> Vec<DataType> {
-        DataType::ALL.to_vec()
-    }
-    fn open(&self, location: &str, role: Role) -> dtp::core::Result<Endpoint> {
-        let a = Arc::new(match role {
-            Role::Destination => LocalArchive::open_destination(location)?,
-            _ => LocalArchive::open_source(location)?,
-        });
-        let dest = role == Role::Destination;
-        let mut e = Endpoint::new();
-        macro_rules! side {
-            ($m:ty) => {
-                e = if dest {
-                    e.with_importer::<$m>(a.clone())
-                } else {
-                    e.with_exporter::<$m>(a.clone())
-                };
-            };
-        }
-        side!(MediaData);
-        side!(ContactsData);
-        side!(CalendarData);
-        side!(TasksData);
-        side!(MailData);
-        if dest {
-            let a = a.clone();
-            e = e.on_finish(move || a.finish().map(|_| ()));
-        }
-        Ok(e)
-    }
+    dtp::registry()
 }
 
 struct Worker {
@@ -514,8 +467,8 @@ impl Worker {
         self.check_token(&import_auth).await?;
         let (from_svc, from_loc) = self.registry.resolve(&job.source)?;
         let (to_svc, to_loc) = self.registry.resolve(&job.destination)?;
-        let from = from_svc.open(from_loc, Role::Source)?;
-        let to = to_svc.open(to_loc, Role::Destination)?;
+        let from = from_svc.open(from_loc, Role::Source).await?;
+        let to = to_svc.open(to_loc, Role::Destination).await?;
         let driver = TransferDriver::new(fenced.clone()).with_options(
             TransferOptions::default()
                 .with_cancellation(cancel.clone())

@@ -151,6 +151,7 @@ pub mod carddav;
 pub mod client;
 mod groupware;
 pub mod names;
+mod service;
 pub mod webdav;
 pub mod xml;
 
@@ -158,4 +159,5 @@ pub use caldav::CalDav;
 pub use carddav::CardDav;
 pub use client::{DavClient, HttpOptions};
 pub use groupware::{DavConfig, OnExisting};
+pub use service::DavService;
 pub use webdav::{WebDavConfig, WebDavMedia};

@@ -55,6 +55,7 @@ pub mod mail;
 pub mod photos;
 pub mod portability;
 pub mod scopes;
+mod service;
 pub mod takeout;
 pub mod tasks;
 #[cfg(feature = "testing")]
@@ -65,4 +66,5 @@ pub use client::{Answer, Api, Body, Endpoints, GoogleClient, GoogleConfig, Reque
 pub use contacts::{PeopleExporter, PeopleImporter};
 pub use error::{ErrorPolicy, GoogleError, google_error, is_full_sync_required};
 pub use mail::{GmailExporter, GmailImporter};
+pub use service::{GoogleService, GoogleTakeoutService};
 pub use tasks::{TasksExporter, TasksImporter};

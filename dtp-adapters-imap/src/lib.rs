@@ -79,9 +79,11 @@ mod conn;
 mod error;
 mod export;
 mod import;
+mod service;
 pub mod utf7;
 
 pub use config::{ImapConfig, Security};
 pub use dtp_models::mail::MailData;
 pub use export::{FolderMark, ImapExporter, SyncState};
 pub use import::ImapImporter;
+pub use service::ImapService;

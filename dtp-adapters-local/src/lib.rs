@@ -44,6 +44,7 @@ mod ics;
 mod maildir;
 pub mod manifest;
 mod media;
+mod service;
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
@@ -66,6 +67,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 pub use manifest::{MANIFEST_FILE, Manifest, MediaEntry, TypeCount};
+pub use service::LocalService;
 
 use fsutil::io_error;
 
@@ -281,11 +283,13 @@ impl LocalArchive {
             if cs.contains_key(rel) {
                 return Ok(());
             }
+            // Our own records always serialize: a failure is a bug, kept
+            // with its source.
             let json = record
                 .to_versioned_json()
-                .map_err(|e| Error::internal(format!("container record: {e}")))?;
+                .map_err(|e| Error::internal("container record").with_source(e))?;
             let v: serde_json::Value = serde_json::from_str(&json)
-                .map_err(|e| Error::internal(format!("container record: {e}")))?;
+                .map_err(|e| Error::internal("container record").with_source(e))?;
             cs.insert(rel.to_string(), v);
         }
         self.inner.dirty.store(true, Ordering::SeqCst);

@@ -47,6 +47,7 @@ pub mod contacts;
 pub mod error;
 pub mod ext;
 pub mod mail;
+mod service;
 pub mod tasks;
 pub mod tz;
 
@@ -54,6 +55,7 @@ pub use calendar::OutlookCalendar;
 pub use client::{GraphClient, GraphConfig, GraphRequest, GraphResponse, Page};
 pub use contacts::OutlookContacts;
 pub use error::GraphError;
+pub use service::MicrosoftService;
 
 /// Loads a fixture of `tests/fixtures/graph/` (its `_source` note removed).
 #[cfg(test)]

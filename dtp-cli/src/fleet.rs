@@ -486,7 +486,7 @@ impl JobRun {
             let id = record.id.clone();
             async move {
                 let (service, location) = registry.resolve(&spec)?;
-                let endpoint = service.open(location, role)?;
+                let endpoint = service.open(location, role).await?;
                 let auth = match fenced.auth(&id, mode).await? {
                     Some(sealed) => sealer.open(&sealed)?,
                     None => AuthData::None,

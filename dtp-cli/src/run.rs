@@ -56,7 +56,7 @@ pub struct Side {
 }
 
 /// Opens `spec` for `role`, with the stored credentials of its service.
-pub fn open_side(registry: &Registry, spec: &str, role: Role) -> Result<Side, CliError> {
+pub async fn open_side(registry: &Registry, spec: &str, role: Role) -> Result<Side, CliError> {
     let (service, location) = registry.resolve(spec).map_err(|e| {
         let hint = if e.kind() == &ErrorKind::NotFound {
             ": run `dtp services` to list them"
@@ -92,7 +92,7 @@ pub fn open_side(registry: &Registry, spec: &str, role: Role) -> Result<Side, Cl
             })?
         }
     };
-    let endpoint = service.open(location, role).map_err(|e| {
+    let endpoint = service.open(location, role).await.map_err(|e| {
         let what = match role {
             Role::Source => "source",
             _ => "destination",

@@ -2,22 +2,25 @@
 //! factory that opens a location (`./archive`, `https://host/dav/`) as an
 //! [`Endpoint`] holding the exporters and importers it offers, by data type.
 //!
-//! The registry knows no provider: tools (the `dtp` command, a provider's
-//! backend) register the adapters they are built with.
+//! The registry knows no provider: each adapter crate exports the factories
+//! of its services (`dtp_adapters_local::LocalService`, …), and tools (the
+//! `dtp` command, a provider's backend, the facade's `dtp::registry()`)
+//! register the ones they are built with.
 //!
 //! ```
 //! use std::sync::Arc;
 //! use dtp_core::registry::{AuthKind, Endpoint, Registry, Role, ServiceFactory};
-//! use dtp_core::{DataType, Result};
+//! use dtp_core::{DataType, Result, async_trait};
 //!
 //! struct Nothing;
+//! #[async_trait]
 //! impl ServiceFactory for Nothing {
 //!     fn name(&self) -> &str { "nothing" }
 //!     fn description(&self) -> &str { "holds nothing" }
 //!     fn auth(&self) -> AuthKind { AuthKind::None }
 //!     fn exports(&self) -> Vec<DataType> { Vec::new() }
 //!     fn imports(&self) -> Vec<DataType> { Vec::new() }
-//!     fn open(&self, _location: &str, _role: Role) -> Result<Endpoint> { Ok(Endpoint::new()) }
+//!     async fn open(&self, _location: &str, _role: Role) -> Result<Endpoint> { Ok(Endpoint::new()) }
 //! }
 //!
 //! let mut registry = Registry::new();
@@ -34,6 +37,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::{DataModel, DataType, Error, Exporter, Importer, Result};
@@ -112,6 +116,20 @@ impl Endpoint {
         self
     }
 
+    /// Offers `both` for data type `M` on the side `role` asks for: as the
+    /// exporter of a source, as the importer of a destination. For adapters
+    /// whose one type does both.
+    pub fn with_side<M, T>(self, role: Role, both: &Arc<T>) -> Self
+    where
+        M: DataModel,
+        T: Exporter<M> + Importer<M> + 'static,
+    {
+        match role {
+            Role::Source => self.with_exporter::<M>(both.clone()),
+            Role::Destination => self.with_importer::<M>(both.clone()),
+        }
+    }
+
     /// Runs `hook` from [`finish`](Self::finish) (e.g. to write an index).
     pub fn on_finish(mut self, hook: impl Fn() -> Result<()> + Send + Sync + 'static) -> Self {
         self.finish = Some(Arc::new(hook));
@@ -171,6 +189,11 @@ impl Endpoint {
 }
 
 /// Opens locations of one service.
+///
+/// `open` is async so that a factory may talk to the service first
+/// (discover a server's capabilities, check a location); implement it under
+/// `#[dtp_core::async_trait]`.
+#[async_trait]
 pub trait ServiceFactory: Send + Sync {
     /// The name used before the colon (`local`).
     fn name(&self) -> &str;
@@ -187,7 +210,7 @@ pub trait ServiceFactory: Send + Sync {
     /// Data types it can import.
     fn imports(&self) -> Vec<DataType>;
     /// Opens `location` for `role`.
-    fn open(&self, location: &str, role: Role) -> Result<Endpoint>;
+    async fn open(&self, location: &str, role: Role) -> Result<Endpoint>;
 }
 
 /// The services a tool is built with, by name.
@@ -291,8 +314,55 @@ mod tests {
     }
 
     #[test]
-    fn locations_split_at_the_first_colon() {
+    fn a_type_that_does_both_serves_the_side_asked_for() {
+        struct Both;
+        #[async_trait]
+        impl Exporter<TasksData> for Both {
+            async fn export(
+                &self,
+                _ctx: &ExportContext,
+                _auth: &AuthData,
+                _cursor: &Cursor,
+            ) -> Result<ExportPage<TasksData>> {
+                Ok(ExportPage::new())
+            }
+        }
+        #[async_trait]
+        impl Importer<TasksData> for Both {
+            async fn import_container(
+                &self,
+                _ctx: &crate::ImportContext,
+                _auth: &AuthData,
+                _c: &dtp_models::tasks::TaskList,
+            ) -> Result<String> {
+                Ok("c".into())
+            }
+            async fn import_item(
+                &self,
+                _ctx: &crate::ImportContext,
+                _auth: &AuthData,
+                _i: &dtp_models::tasks::Task,
+            ) -> Result<String> {
+                Ok("i".into())
+            }
+        }
+        let both = Arc::new(Both);
+        let source = Endpoint::new().with_side::<TasksData, _>(Role::Source, &both);
+        assert_eq!(
+            (source.exports(), source.imports()),
+            (vec![DataType::Tasks], vec![])
+        );
+        let dest = Endpoint::new().with_side::<TasksData, _>(Role::Destination, &both);
+        assert_eq!(
+            (dest.exports(), dest.imports()),
+            (vec![], vec![DataType::Tasks])
+        );
+    }
+
+    #[tokio::test]
+    async fn locations_split_at_the_first_colon() {
         struct Dav;
+        #[async_trait]
         impl ServiceFactory for Dav {
             fn name(&self) -> &str {
                 "caldav"
@@ -309,7 +379,7 @@ mod tests {
             fn imports(&self) -> Vec<DataType> {
                 Vec::new()
             }
-            fn open(&self, _location: &str, _role: Role) -> Result<Endpoint> {
+            async fn open(&self, _location: &str, _role: Role) -> Result<Endpoint> {
                 Ok(Endpoint::new())
             }
         }
@@ -317,6 +387,13 @@ mod tests {
         r.register(Arc::new(Dav));
         let (svc, loc) = r.resolve("caldav:https://host:8443/dav/").unwrap();
         assert_eq!((svc.name(), loc), ("caldav", "https://host:8443/dav/"));
+        assert!(
+            svc.open(loc, Role::Source)
+                .await
+                .unwrap()
+                .exports()
+                .is_empty()
+        );
         assert!(r.resolve("caldav:").is_err());
         let err = r.resolve("imap:imaps://x").err().unwrap();
         assert_eq!(err.kind(), &crate::ErrorKind::NotFound);
