@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+mod byte_stream;
 mod cursor;
 mod driver;
 mod error;
@@ -18,6 +19,7 @@ pub mod registry;
 mod retry;
 mod spi;
 pub mod store;
+mod window;
 
 /// The attribute every `impl Exporter` / `impl Importer` block needs
 /// (`#[dtp_core::async_trait]`), re-exported so an adapter does not add
@@ -27,12 +29,13 @@ pub use async_trait::async_trait;
 pub use auth::{
     AuthData, AuthDataGenerator, AuthMode, AuthRefresher, AuthSealer, OAuthTokens, SealedAuth,
 };
+pub use byte_stream::ByteStream;
 pub use cursor::Cursor;
-pub use driver::{Transfer, TransferDriver, TransferOptions, import_page_default};
+pub use driver::{ImportContext, Transfer, TransferDriver, TransferOptions};
 pub use dtp_models::{DataModel, DataType, MediaRef, Record};
 pub use error::{Error, ErrorContext, ErrorKind, ErrorScope, Result};
 pub use events::{EventSink, TransferEvent, TransferReport};
 pub use executor::{IdempotentExecutor, ImportKey, KeyKind};
 pub use ratelimit::{RateLimit, RateLimitKey, RateLimiters};
 pub use retry::RetryPolicy;
-pub use spi::{ByteStream, ExportContext, ExportPage, Exporter, ImportContext, Importer};
+pub use spi::{ExportContext, ExportPage, Exporter, Importer, import_page_default};

@@ -2,22 +2,17 @@
 //! per data model, plus the page and context types they exchange with the
 //! driver.
 
-use std::pin::Pin;
-use std::sync::Arc;
+use std::collections::HashSet;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use futures::Stream;
 use tokio_util::sync::CancellationToken;
 
-use crate::executor::{IdempotentExecutor, ImportKey};
+use crate::byte_stream::ByteStream;
+use crate::driver::context::ImportContext;
 use crate::ratelimit::RateLimit;
 use crate::store::JobId;
-use crate::{AuthData, Cursor, DataModel, DataType, Error, MediaRef, Result};
-
-/// Bytes of a photo, video or large message, as a stream of chunks. Never one
-/// whole buffer.
-pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send + 'static>>;
+use crate::window::try_for_each_in_window;
+use crate::{AuthData, Cursor, DataModel, DataType, Error, MediaRef, Record, Result};
 
 /// One page of an export: containers and items, plus the cursors still to
 /// visit (the next page of the same container, and sub-containers).
@@ -215,7 +210,7 @@ pub trait Importer<M: DataModel>: Send + Sync {
     /// [`ImportContext::item_concurrency`] in flight. The default does this
     /// through the idempotent executor; batching importers override it.
     async fn import_page(&self, ctx: &ImportContext, page: &ExportPage<M>) -> Result<()> {
-        crate::driver::import_page_default(self, ctx, page).await
+        import_page_default(self, ctx, page).await
     }
 
     /// The request rate this importer's service allows, if it must be kept.
@@ -224,128 +219,73 @@ pub trait Importer<M: DataModel>: Send + Sync {
     }
 }
 
-/// Opens media bytes on behalf of an importer (the driver wires it to the
-/// exporter of the same run).
-#[async_trait]
-pub(crate) trait MediaSource: Send + Sync {
-    async fn open(&self, media: &MediaRef) -> Result<ByteStream>;
-}
-
-/// What an importer gets from the driver: the idempotent executor, lookups of
-/// already-imported records, media bytes, retries.
-pub struct ImportContext {
-    pub(crate) run: Arc<crate::driver::RunShared>,
-    pub(crate) executor: IdempotentExecutor,
-    pub(crate) media: Arc<dyn MediaSource>,
-    pub(crate) recovering: bool,
-}
-
-impl std::fmt::Debug for ImportContext {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ImportContext")
-            .field("job_id", &self.run.job_id)
-            .field("data_type", &self.run.data_type)
-            .field("recovering", &self.recovering)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ImportContext {
-    /// The job being run.
-    pub fn job_id(&self) -> &JobId {
-        &self.run.job_id
-    }
-
-    /// The data type being imported.
-    pub fn data_type(&self) -> DataType {
-        self.run.data_type
-    }
-
-    /// The idempotent executor of this run.
-    pub fn executor(&self) -> &IdempotentExecutor {
-        &self.executor
-    }
-
-    /// How many items may be imported at once.
-    pub fn item_concurrency(&self) -> usize {
-        self.run.options.item_concurrency
-    }
-
-    /// Whether this page may have been partly imported by a run that crashed:
-    /// importers should look for existing records before creating new ones.
-    pub fn is_recovering(&self) -> bool {
-        self.recovering
-    }
-
-    /// Fires when the run is cancelled.
-    pub fn cancellation(&self) -> &CancellationToken {
-        &self.run.options.cancel
-    }
-
-    /// The idempotency key of a container of this data type.
-    pub fn container_key(&self, source_id: &str) -> ImportKey {
-        ImportKey::container(self.run.data_type, source_id)
-    }
-
-    /// The idempotency key of an item of this data type.
-    pub fn item_key(&self, source_id: &str) -> ImportKey {
-        ImportKey::item(self.run.data_type, source_id)
-    }
-
-    /// The destination id of an imported container, by its source id.
-    pub fn container_id(&self, source_id: &str) -> Option<String> {
-        self.executor.container_result(source_id)
-    }
-
-    /// The destination id of an imported item (e.g. a parent task), by its
-    /// source id; asks the job store if it was imported on an earlier page.
-    pub async fn item_id(&self, source_id: &str) -> Result<Option<String>> {
-        self.executor.lookup_stored(&self.item_key(source_id)).await
-    }
-
-    /// Saves state of a record still in flight (e.g. the URL of a resumable
-    /// upload session) under `source_id`, in the job store at once, so that
-    /// a run resumed after a crash finds it with
-    /// [`load_progress`](Self::load_progress). Fails with `Unsupported` if
-    /// the store cannot write outside a checkpoint.
-    pub async fn save_progress(&self, source_id: &str, value: &str) -> Result<()> {
-        let key = self.progress_key(source_id);
-        self.run
-            .store
-            .put_result(&self.run.job_id, &key, value)
+/// The default page import: containers in order, then items with at most
+/// [`ImportContext::item_concurrency`] in flight, each through the idempotent
+/// executor (with recovery lookups after a resume, retries and rate limits).
+///
+/// An importer that overrides [`Importer::import_page`] (say, to prepare a
+/// batch) can call this for the part it does not handle itself.
+pub async fn import_page_default<M, I>(
+    importer: &I,
+    ctx: &ImportContext,
+    page: &ExportPage<M>,
+) -> Result<()>
+where
+    M: DataModel,
+    I: Importer<M> + ?Sized,
+{
+    for container in &page.containers {
+        let key = ctx.container_key(container.source_id());
+        ctx.executor
+            .execute(&key, container.display_name(), || async {
+                if ctx.is_recovering() {
+                    let found = ctx
+                        .call("find_existing_container", |auth| async move {
+                            importer
+                                .find_existing_container(ctx, &auth, container)
+                                .await
+                        })
+                        .await?;
+                    if let Some(id) = found {
+                        return Ok(id);
+                    }
+                }
+                ctx.call("import_container", |auth| async move {
+                    importer.import_container(ctx, &auth, container).await
+                })
+                .await
+            })
             .await
+            .map_err(|e| e.with_item(container.source_id()))?;
     }
-
-    /// State saved by [`save_progress`](Self::save_progress) for
-    /// `source_id`, by this run or an earlier run of the same job.
-    pub async fn load_progress(&self, source_id: &str) -> Result<Option<String>> {
-        let key = self.progress_key(source_id);
-        let mut found = self
-            .run
-            .store
-            .results(&self.run.job_id, std::slice::from_ref(&key))
-            .await?;
-        Ok(found.remove(&key))
-    }
-
-    fn progress_key(&self, source_id: &str) -> String {
-        format!("{}/p/{source_id}", self.run.data_type.as_str())
-    }
-
-    /// Streams the bytes behind `media` from the source.
-    pub async fn open_media(&self, media: &MediaRef) -> Result<ByteStream> {
-        self.media.open(media).await
-    }
-
-    /// Runs one call to the destination with the driver's rate limit, retries
-    /// (honouring `Retry-After`) and one token refresh on `Unauthenticated`.
-    /// `call` receives the current credentials on every attempt.
-    pub async fn call<T, F, Fut>(&self, operation: &'static str, call: F) -> Result<T>
-    where
-        F: FnMut(Arc<AuthData>) -> Fut + Send,
-        Fut: std::future::Future<Output = Result<T>> + Send,
-        T: Send,
-    {
-        crate::driver::call_with_retry(&self.run, &self.run.import_side, operation, call).await
-    }
+    let mut seen: HashSet<&str, crate::executor::FastHash> =
+        HashSet::with_capacity_and_hasher(page.items.len(), Default::default());
+    let unique: Vec<&M::Item> = page
+        .items
+        .iter()
+        .filter(|i| seen.insert(i.source_id()))
+        .collect();
+    drop(seen);
+    try_for_each_in_window(unique, ctx.item_concurrency(), |item| async move {
+        ctx.executor
+            .execute_item(item.source_id(), item.display_name(), || async {
+                if ctx.is_recovering() {
+                    let found = ctx
+                        .call("find_existing_item", |auth| async move {
+                            importer.find_existing_item(ctx, &auth, item).await
+                        })
+                        .await?;
+                    if let Some(id) = found {
+                        return Ok(id);
+                    }
+                }
+                ctx.call("import_item", |auth| async move {
+                    importer.import_item(ctx, &auth, item).await
+                })
+                .await
+            })
+            .await
+            .map_err(|e| e.with_item(item.source_id()))
+    })
+    .await
 }
