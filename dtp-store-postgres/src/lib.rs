@@ -155,8 +155,7 @@ fn parse_data_type(s: &str) -> Result<DataType> {
 }
 
 fn parse_state(s: &str) -> Result<JobState> {
-    serde_json::from_value(serde_json::Value::String(s.to_string()))
-        .map_err(|_| Error::invalid_data(format!("unknown job state `{s}` in store")))
+    s.parse()
 }
 
 const JOB_COLUMNS: &str =

@@ -94,7 +94,17 @@ impl JobState {
         }
     }
 
-    fn parse(s: &str) -> Result<Self> {
+    /// Whether the job has finished (complete or partial).
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobState::Complete | JobState::Partial)
+    }
+}
+
+/// Parses a stable name ([`JobState::as_str`]), as stores keep it.
+impl FromStr for JobState {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
         Ok(match s {
             "created" => JobState::Created,
             "running" => JobState::Running,
@@ -107,11 +117,6 @@ impl JobState {
                 )));
             }
         })
-    }
-
-    /// Whether the job has finished (complete or partial).
-    pub fn is_finished(self) -> bool {
-        matches!(self, JobState::Complete | JobState::Partial)
     }
 }
 

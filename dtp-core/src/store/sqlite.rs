@@ -248,7 +248,7 @@ fn job_from_row(row: RawJobRow) -> Result<JobRecord> {
         source,
         destination,
         data_types,
-        state: JobState::parse(&state)?,
+        state: state.parse()?,
         stop_reason: stop_kind.map(|kind| StopReason {
             kind: ErrorKind::from_stored(&kind),
             message: stop_message.unwrap_or_default(),
