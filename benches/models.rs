@@ -6,6 +6,8 @@
 //! input (MB/s) and in items (contacts; events + tasks) per second.
 //!
 //! Run: `cargo bench --bench models`
+// `criterion_group!` defines an undocumented public function.
+#![allow(missing_docs)]
 
 use std::hint::black_box;
 use std::path::Path;

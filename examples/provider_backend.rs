@@ -34,7 +34,6 @@
 //!   cargo run --example provider_backend
 //! ```
 //! It prints `LISTENING <port>` and serves until Ctrl-C.
-#![allow(clippy::result_large_err)]
 #![allow(dead_code)]
 
 use std::collections::HashMap;

@@ -7,11 +7,11 @@
 //! | feature | what it adds | services in [`registry()`] |
 //! |---|---|---|
 //! | `sqlite` (default) | the embedded SQLite job store | |
-//! | `local` (default) | [`adapters::local`]: the portable archive | `local` |
-//! | `dav` | [`adapters::dav`]: CalDAV, CardDAV, WebDAV | `caldav`, `carddav`, `webdav` |
-//! | `imap` | [`adapters::imap`]: IMAP mail | `imap` |
-//! | `google` | [`adapters::google`]: Google's REST APIs and Takeout | `google`, `google-takeout` |
-//! | `microsoft` | [`adapters::microsoft`]: Microsoft Graph | `microsoft` |
+//! | `local` (default) | `adapters::local`: the portable archive | `local` |
+//! | `dav` | `adapters::dav`: CalDAV, CardDAV, WebDAV | `caldav`, `carddav`, `webdav` |
+//! | `imap` | `adapters::imap`: IMAP mail | `imap` |
+//! | `google` | `adapters::google`: Google's REST APIs and Takeout | `google`, `google-takeout` |
+//! | `microsoft` | `adapters::microsoft`: Microsoft Graph | `microsoft` |
 //! | `postgres` | `store_postgres`: the PostgreSQL job store and queue | |
 //! | `testkit` | `testkit`: in-memory services, faults, the conformance suite | |
 //!

@@ -2,7 +2,6 @@
 //! authorization URLs followed against a real OAuth server on loopback
 //! (oidc-provider, PKCE required), the callbacks, a worker running the job
 //! from the PostgreSQL queue, and the status endpoint showing it complete.
-#![allow(clippy::result_large_err)]
 
 #[path = "../examples/provider_backend.rs"]
 mod provider_backend;

@@ -144,7 +144,6 @@
 //! # }
 //! ```
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
 
 pub mod caldav;
 pub mod carddav;

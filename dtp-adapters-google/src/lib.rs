@@ -42,9 +42,6 @@
 //! `Unauthenticated`, the driver refreshes once and retries, and a refused
 //! refresh (`invalid_grant`) is `Reauthorize`.
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
-// `dtp_core::Error` is the workspace's one error type.
-#![allow(clippy::result_large_err)]
 
 pub mod calendar;
 pub mod client;

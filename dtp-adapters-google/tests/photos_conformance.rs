@@ -19,7 +19,7 @@ use dtp_core::{AuthData, Result};
 use dtp_models::media::MediaData;
 use dtp_testkit::conformance::{self, Account, Capabilities, Check, ConformanceTarget, ErrorCase};
 
-pub fn client(mock: &PhotosMock) -> GoogleClient {
+fn client(mock: &PhotosMock) -> GoogleClient {
     GoogleClient::new(
         GoogleConfig::new("test@example.com")
             .with_endpoints(Endpoints::single_host(&mock.uri()).unwrap())

@@ -71,7 +71,7 @@ impl ConformanceTarget<MailData> for DovecotTarget {
     }
 }
 
-pub fn quota_config() -> String {
+fn quota_config() -> String {
     "mail_plugins = $mail_plugins quota\n\
      protocol imap {\n  mail_plugins = $mail_plugins imap_quota\n}\n\
      plugin {\n  quota = maildir:User quota\n}\n"

@@ -35,8 +35,6 @@
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
-#![allow(clippy::result_large_err)]
 
 mod contacts;
 mod fsutil;

@@ -21,10 +21,6 @@
 //! verifier, `state` or secret ever appears in `Debug`, `Display`, logs or
 //! errors.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
-// `dtp_core::Error` (128+ bytes) is the workspace's one error type; its size
-// is dtp-core's to change, not something each caller can box around.
-#![allow(clippy::result_large_err)]
 
 mod config;
 mod error;

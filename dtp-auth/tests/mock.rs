@@ -1,7 +1,6 @@
 //! Token endpoint misbehaviour that a real server will not produce on
 //! demand (wiremock on loopback), token-source mechanics at the wire level,
 //! and sealed credentials in the SQLite job store.
-#![allow(clippy::result_large_err)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,5 @@
 //! dtp-auth against a real authorization server (oidc-provider on loopback,
 //! started per test and stopped on drop).
-#![allow(clippy::result_large_err)]
 
 mod common;
 

@@ -2,8 +2,6 @@
 //! services and portable archives, resumably, without losing or duplicating
 //! anything.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
-#![allow(clippy::result_large_err)]
 
 mod creds;
 mod fleet;

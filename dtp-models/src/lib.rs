@@ -48,7 +48,6 @@
 //!
 //! Raw mail is never converted: its bytes are carried as they are.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 mod bytes;
 pub mod calendar;

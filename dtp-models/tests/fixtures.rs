@@ -39,7 +39,7 @@ fn utc(y: i32, m: u32, d: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, 12, 0, 0).unwrap()
 }
 
-pub fn media_page() -> Page<MediaData> {
+fn media_page() -> Page<MediaData> {
     Page::new(
         vec![
             Album::new("a1", "Holidays 2024")
@@ -80,7 +80,7 @@ pub fn media_page() -> Page<MediaData> {
     )
 }
 
-pub fn contacts_page() -> Page<ContactsData> {
+fn contacts_page() -> Page<ContactsData> {
     let mut ada = Contact::new("c1", "b1", "Ada Lovelace")
         .with_uid("urn:uuid:4fbe8971-0bc3-424c-9c26-36c3e1eff6b1")
         .with_name(StructuredName::new("Lovelace", "Ada"))
@@ -119,7 +119,7 @@ pub fn contacts_page() -> Page<ContactsData> {
     )
 }
 
-pub fn calendar_page() -> Page<CalendarData> {
+fn calendar_page() -> Page<CalendarData> {
     let day = NaiveDate::from_ymd_opt(2024, 5, 6).unwrap();
     let tz = Component::new("VTIMEZONE")
         .with_property(RawProperty::new("TZID", "Europe/Berlin"))
@@ -189,7 +189,7 @@ pub fn calendar_page() -> Page<CalendarData> {
     )
 }
 
-pub fn tasks_page() -> Page<TasksData> {
+fn tasks_page() -> Page<TasksData> {
     let mut sub = Task::new("t2", "l1", "Buy milk")
         .with_parent("t1")
         .with_uid("t2@example.org")
@@ -213,7 +213,7 @@ pub fn tasks_page() -> Page<TasksData> {
     )
 }
 
-pub fn mail_page() -> Page<MailData> {
+fn mail_page() -> Page<MailData> {
     let internal = DateTime::parse_from_rfc3339("2024-03-01T10:00:00+01:00").unwrap();
     Page::new(
         vec![

@@ -2,7 +2,6 @@
 //! injection (errors, latency, crashes), and the conformance suite every
 //! adapter crate runs against a faithful fake of its service.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 pub mod conformance;
 mod faults;

@@ -6,6 +6,10 @@
 //!
 //! Traffic goes only to `127.0.0.1`.
 
+// The fakes answer a refused request with wiremock's `ResponseTemplate` as
+// the error: large, but test-only and never propagated far.
+#![allow(clippy::result_large_err)]
+
 use std::path::PathBuf;
 
 use dtp_auth::{OAuth2AuthDataGenerator, OAuth2Config};
