@@ -1,4 +1,4 @@
-//! Calendars over the Calendar API v3 (provider-apis.md A4).
+//! Calendars over the Calendar API v3 (docs/provider-notes.md G4).
 //!
 //! **Export** ([`CalendarExporter`]): `GET users/me/calendarList` (pages of
 //! up to 250) gives the calendars (free/busy-only entries are skipped: their

@@ -1,4 +1,4 @@
-//! Contacts over the People API (provider-apis.md A3).
+//! Contacts over the People API (docs/provider-notes.md G3).
 //!
 //! **Export** ([`PeopleExporter`]): `GET v1/contactGroups` (every page) gives
 //! the address books — one per user contact group; then

@@ -1,9 +1,9 @@
 //! Google's error answers mapped to [`dtp_core::ErrorKind`]s.
 //!
-//! Google APIs answer errors in two JSON formats (provider-apis.md A7), and
+//! Google APIs answer errors in two JSON formats (docs/provider-notes.md G7), and
 //! often mix them:
 //!
-//! * the legacy ("v1") format of Calendar, Tasks and Gmail (A4.3):
+//! * the legacy ("v1") format of Calendar, Tasks and Gmail (G4, G7):
 //!   `{"error":{"code":403,"message":"…","errors":[{"domain":"usageLimits","reason":"rateLimitExceeded","message":"…"}],"status":"PERMISSION_DENIED"}}`;
 //! * the `google.rpc.Status` ("v2") format of People and Photos:
 //!   `{"error":{"code":429,"message":"…","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"RATE_LIMIT_EXCEEDED",…}]}}`;

@@ -1,4 +1,4 @@
-//! Mail over the Gmail API (provider-apis.md A5).
+//! Mail over the Gmail API (docs/provider-notes.md G5).
 //!
 //! **Export** ([`GmailExporter`]): `GET gmail/v1/users/me/labels` gives the
 //! folders: every user label (nested names use `/`) up front, and the system

@@ -1,5 +1,5 @@
 //! OAuth 2.0 scopes per data type and mode, as data for `dtp-auth`
-//! (provider-apis.md A1.3), and a ready [`OAuth2Config`] for Google.
+//! (docs/provider-notes.md G1.3), and a ready [`OAuth2Config`] for Google.
 //!
 //! Read scopes are the narrowest that cover the exporter's calls; write
 //! scopes cover the importer's calls *and* the reads it makes to find what
@@ -143,7 +143,7 @@ mod tests {
                 assert!(s.iter().all(|x| x.starts_with(SCOPE_PREFIX)), "{s:?}");
             }
         }
-        // The removed Photos scopes are never requested (A2.1).
+        // The removed Photos scopes are never requested (provider notes G2).
         for set in SCOPES {
             for s in set.export.iter().chain(set.import) {
                 assert!(!s.ends_with("/photoslibrary.readonly"));

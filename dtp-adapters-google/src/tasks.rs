@@ -1,4 +1,4 @@
-//! Tasks over the Google Tasks API (provider-apis.md A6).
+//! Tasks over the Google Tasks API (docs/provider-notes.md G6).
 //!
 //! **Export** ([`TasksExporter`]): `GET users/@me/lists` (pages) gives the
 //! task lists; each list's tasks come from `GET lists/{id}/tasks` with

@@ -1,7 +1,7 @@
 //! Microsoft identity platform configuration as data for `dtp-auth`: the v2
 //! endpoints and the Graph scopes per data type and mode, `offline_access`
 //! (without it no refresh token is issued) and `User.Read` always included
-//! (provider-apis.md B1.1, B1.3).
+//! (docs/provider-notes.md M1).
 //!
 //! Microsoft **rotates** refresh tokens: every refresh answer carries a new
 //! one. `dtp-auth` keeps the new one ([`OAuth2AuthDataGenerator`](dtp_auth::OAuth2AuthDataGenerator)'s refresh

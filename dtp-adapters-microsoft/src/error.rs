@@ -1,6 +1,6 @@
 //! Graph errors → [`dtp_core::Error`].
 //!
-//! Graph answers a failed call with a JSON error body (provider-apis.md B2.1,
+//! Graph answers a failed call with a JSON error body (docs/provider-notes.md M2.1,
 //! <https://learn.microsoft.com/en-us/graph/errors>):
 //!
 //! ```json

@@ -11,7 +11,7 @@
 //!   exceptions; cancelled exceptions only with `showDeleted=true`; the first
 //!   page of a non-empty listing is **empty with a `nextPageToken`**;
 //!   `dateTime` values written in UTC; optionally one 410
-//!   `fullSyncRequired` (legacy error format, A4.3) for a page token);
+//!   `fullSyncRequired` (legacy error format, provider notes G4) for a page token);
 //! * `GET calendar/v3/calendars/{id}/events/{eventId}` — <https://developers.google.com/calendar/api/v3/reference/events/get>;
 //! * `POST calendar/v3/calendars/{id}/events/import` — <https://developers.google.com/calendar/api/v3/reference/events/import>
 //!   (`iCalUID`, `start`, `end` required, else 400; ids are base32hex;

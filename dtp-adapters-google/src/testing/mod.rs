@@ -51,13 +51,13 @@ pub fn fixture(name: &str) -> Value {
     v
 }
 
-/// A legacy-format ("v1", A4.3) Google error body.
+/// A legacy-format ("v1", provider notes G7) Google error body.
 pub fn legacy_error(code: u16, domain: &str, reason: &str, message: &str) -> Value {
     json!({"error": {"code": code, "message": message,
         "errors": [{"domain": domain, "reason": reason, "message": message}]}})
 }
 
-/// A `google.rpc.Status` ("v2", A7) Google error body, with an `ErrorInfo`
+/// A `google.rpc.Status` ("v2", provider notes G7) Google error body, with an `ErrorInfo`
 /// detail when `reason` is given.
 pub fn rpc_error(code: u16, status: &str, reason: Option<&str>, message: &str) -> Value {
     let details: Vec<Value> = reason
