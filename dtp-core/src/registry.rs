@@ -313,40 +313,29 @@ mod tests {
         assert_eq!(e.summary().as_deref(), Some("3 new"));
     }
 
+    #[async_trait]
+    impl Importer<TasksData> for Tasks {
+        async fn import_container(
+            &self,
+            _ctx: &crate::ImportContext,
+            _auth: &AuthData,
+            _c: &dtp_models::tasks::TaskList,
+        ) -> Result<String> {
+            Ok("c".into())
+        }
+        async fn import_item(
+            &self,
+            _ctx: &crate::ImportContext,
+            _auth: &AuthData,
+            _i: &dtp_models::tasks::Task,
+        ) -> Result<String> {
+            Ok("i".into())
+        }
+    }
+
     #[test]
     fn a_type_that_does_both_serves_the_side_asked_for() {
-        struct Both;
-        #[async_trait]
-        impl Exporter<TasksData> for Both {
-            async fn export(
-                &self,
-                _ctx: &ExportContext,
-                _auth: &AuthData,
-                _cursor: &Cursor,
-            ) -> Result<ExportPage<TasksData>> {
-                Ok(ExportPage::new())
-            }
-        }
-        #[async_trait]
-        impl Importer<TasksData> for Both {
-            async fn import_container(
-                &self,
-                _ctx: &crate::ImportContext,
-                _auth: &AuthData,
-                _c: &dtp_models::tasks::TaskList,
-            ) -> Result<String> {
-                Ok("c".into())
-            }
-            async fn import_item(
-                &self,
-                _ctx: &crate::ImportContext,
-                _auth: &AuthData,
-                _i: &dtp_models::tasks::Task,
-            ) -> Result<String> {
-                Ok("i".into())
-            }
-        }
-        let both = Arc::new(Both);
+        let both = Arc::new(Tasks);
         let source = Endpoint::new().with_side::<TasksData, _>(Role::Source, &both);
         assert_eq!(
             (source.exports(), source.imports()),

@@ -148,16 +148,17 @@ async fn the_in_memory_service_passes_for_every_data_type() {
     conformance::run_all::<MailData, _>(&MemoryService).await;
 }
 
-/// A service that silently drops every 10th item must fail the round trip.
-struct LossyService;
-
-struct Lossy<M: SampleModel> {
+/// An importer into a memory destination that cannot look anything up (no
+/// `find_existing_*`) and, when `drop_every` is not 0, silently drops every
+/// `drop_every`-th item while answering as if it had stored it.
+struct Flawed<M: SampleModel> {
     inner: Arc<MemoryImporter<M>>,
+    drop_every: u64,
     n: Mutex<u64>,
 }
 
 #[async_trait]
-impl<M: SampleModel> Importer<M> for Lossy<M> {
+impl<M: SampleModel> Importer<M> for Flawed<M> {
     async fn import_container(
         &self,
         ctx: &dtp_core::ImportContext,
@@ -177,29 +178,35 @@ impl<M: SampleModel> Importer<M> for Lossy<M> {
             *n += 1;
             *n
         };
-        if n.is_multiple_of(10) {
+        if self.drop_every != 0 && n.is_multiple_of(self.drop_every) {
             return Ok(format!("pretend-{n}"));
         }
         self.inner.import_item(ctx, auth, item).await
     }
 }
 
+/// A fresh account whose importer is [`Flawed`].
+fn flawed_account<M: SampleModel>(drop_every: u64) -> Account<M> {
+    let inner = Arc::new(MemoryImporter::<M>::new());
+    let exporter = Arc::new(ReadBack {
+        importer: inner.clone(),
+        cached: Mutex::new(None),
+    });
+    let importer = Arc::new(Flawed {
+        inner,
+        drop_every,
+        n: Mutex::new(0),
+    });
+    Account::new(exporter, importer, AuthData::None)
+}
+
+/// A service that silently drops every 10th item must fail the round trip.
+struct LossyService;
+
 #[async_trait]
 impl ConformanceTarget<ContactsData> for LossyService {
     async fn fresh_account(&self) -> Result<Account<ContactsData>> {
-        let inner = Arc::new(MemoryImporter::<ContactsData>::new());
-        let exporter = Arc::new(ReadBack {
-            importer: inner.clone(),
-            cached: Mutex::new(None),
-        });
-        Ok(Account::new(
-            exporter,
-            Arc::new(Lossy {
-                inner,
-                n: Mutex::new(0),
-            }),
-            AuthData::None,
-        ))
+        Ok(flawed_account(10))
     }
 }
 
@@ -217,48 +224,16 @@ async fn the_suite_catches_a_service_that_loses_items() {
     assert!(message.contains("items came back"), "{message}");
 }
 
-/// A service that cannot find what an earlier job created (its importer
-/// has no `find_existing_*`), so a new job duplicates everything while a
-/// rerun of the same job (which reads its stored results) does not.
-/// Claiming the RerunNewJob check anyway must fail under that check's name,
-/// not under RerunSameJob.
+/// A service that cannot find what an earlier job created, so a new job
+/// duplicates everything while a rerun of the same job (which reads its
+/// stored results) does not. Claiming the RerunNewJob check anyway must fail
+/// under that check's name, not under RerunSameJob.
 struct ClaimsNewJobDeduplication;
-
-struct Forgetful<M: SampleModel>(Arc<MemoryImporter<M>>);
-
-#[async_trait]
-impl<M: SampleModel> Importer<M> for Forgetful<M> {
-    async fn import_container(
-        &self,
-        ctx: &dtp_core::ImportContext,
-        auth: &AuthData,
-        c: &M::Container,
-    ) -> Result<String> {
-        self.0.import_container(ctx, auth, c).await
-    }
-    async fn import_item(
-        &self,
-        ctx: &dtp_core::ImportContext,
-        auth: &AuthData,
-        item: &M::Item,
-    ) -> Result<String> {
-        self.0.import_item(ctx, auth, item).await
-    }
-}
 
 #[async_trait]
 impl ConformanceTarget<TasksData> for ClaimsNewJobDeduplication {
     async fn fresh_account(&self) -> Result<Account<TasksData>> {
-        let inner = Arc::new(MemoryImporter::<TasksData>::new());
-        let exporter = Arc::new(ReadBack {
-            importer: inner.clone(),
-            cached: Mutex::new(None),
-        });
-        Ok(Account::new(
-            exporter,
-            Arc::new(Forgetful(inner)),
-            AuthData::None,
-        ))
+        Ok(flawed_account(0))
     }
 }
 
