@@ -395,13 +395,17 @@ impl Importer<TasksData> for TodoCloudImporter {
         _ctx: &ImportContext,
         auth: &AuthData,
         list: &TaskList,
-    ) -> Result<String> {
-        let body = NewList {
-            title: &list.title,
-            source_id: &list.id,
-        };
-        let created: Created = self.client.post(auth, &["lists"], &body).await?;
-        Ok(created.id)
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            let body = NewList {
+                title: &list.title,
+                source_id: &list.id,
+            };
+            let created: Created = self.client.post(auth, &["lists"], &body).await?;
+            Ok(created.id)
+        }
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn import_item(
@@ -409,24 +413,26 @@ impl Importer<TasksData> for TodoCloudImporter {
         ctx: &ImportContext,
         auth: &AuthData,
         task: &Task,
-    ) -> Result<String> {
-        let list = ctx.container_id(&task.list_id).ok_or_else(|| {
-            Error::invalid_data(format!("task list `{}` was not imported", task.list_id))
-        })?;
-        let parent = match &task.parent_id {
-            Some(p) => Some(parent_destination_id(ctx, p).await?),
-            None => None,
-        };
-        let body = NewTask {
-            title: &task.title,
-            parent_id: parent.as_deref(),
-            source_id: &task.id,
-        };
-        let created: Created = self
-            .client
-            .post(auth, &["lists", &list, "tasks"], &body)
-            .await?;
-        Ok(created.id)
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            let list = ctx.require_container(&task.list_id)?;
+            let parent = match &task.parent_id {
+                Some(p) => Some(parent_destination_id(ctx, p).await?),
+                None => None,
+            };
+            let body = NewTask {
+                title: &task.title,
+                parent_id: parent.as_deref(),
+                source_id: &task.id,
+            };
+            let created: Created = self
+                .client
+                .post(auth, &["lists", &list, "tasks"], &body)
+                .await?;
+            Ok(created.id)
+        }
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_container(

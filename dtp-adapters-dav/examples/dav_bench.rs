@@ -143,8 +143,8 @@ async fn main() {
     let tc = t.elapsed().as_secs_f64();
     println!(
         "Radicale -> Radicale: {} events in {te:.1}s, {} contacts in {tc:.1}s, total {:.1}s",
-        e.per_type[&dtp_models::DataType::Calendar].items,
-        c.per_type[&dtp_models::DataType::Contacts].items,
+        e.per_type[&dtp_models::DataType::Calendar].created,
+        c.per_type[&dtp_models::DataType::Contacts].created,
         te + tc
     );
 }

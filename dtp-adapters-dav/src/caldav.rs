@@ -135,9 +135,7 @@ impl CalDav {
     }
 
     fn container_url(ctx: &ImportContext, source_id: &str) -> Result<Url> {
-        let id = ctx.container_id(source_id).ok_or_else(|| {
-            Error::internal(format!("container `{source_id}` was not imported first"))
-        })?;
+        let id = ctx.require_container(source_id)?;
         Url::parse(&id).map_err(|e| Error::internal(format!("bad container id: {e}")))
     }
 }
@@ -206,25 +204,29 @@ impl Importer<CalendarData> for CalDav {
         ctx: &ImportContext,
         _auth: &AuthData,
         c: &Calendar,
-    ) -> Result<String> {
-        if let Ok(mut m) = self.calendars.lock() {
-            m.insert(c.id.clone(), c.clone());
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            if let Ok(mut m) = self.calendars.lock() {
+                m.insert(c.id.clone(), c.clone());
+            }
+            let url = self
+                .inner
+                .ensure_collection(
+                    ctx,
+                    &c.id,
+                    &c.name,
+                    c.description.as_deref(),
+                    c.color.as_deref(),
+                    Some("VEVENT"),
+                    "events",
+                    true,
+                )
+                .await?
+                .ok_or_else(|| Error::internal("collection not created"))?;
+            Ok(url.to_string())
         }
-        let url = self
-            .inner
-            .ensure_collection(
-                ctx,
-                &c.id,
-                &c.name,
-                c.description.as_deref(),
-                c.color.as_deref(),
-                Some("VEVENT"),
-                "events",
-                true,
-            )
-            .await?
-            .ok_or_else(|| Error::internal("collection not created"))?;
-        Ok(url.to_string())
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_container(
@@ -257,32 +259,36 @@ impl Importer<CalendarData> for CalDav {
         ctx: &ImportContext,
         _auth: &AuthData,
         event: &Event,
-    ) -> Result<String> {
-        let coll = Self::container_url(ctx, &event.calendar_id)?;
-        let uid = event_uid(event);
-        let mut e = event.clone();
-        e.uid = uid.clone();
-        add_placeholder_start(&mut e);
-        for o in &mut e.overrides {
-            add_placeholder_start(o);
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            let coll = Self::container_url(ctx, &event.calendar_id)?;
+            let uid = event_uid(event);
+            let mut e = event.clone();
+            e.uid = uid.clone();
+            add_placeholder_start(&mut e);
+            for o in &mut e.overrides {
+                add_placeholder_start(o);
+            }
+            // One resource per series: the overrides travel inside it.
+            let mut cal = Calendar::new(event.calendar_id.clone(), "");
+            if let Some(src) = self
+                .calendars
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&event.calendar_id).cloned())
+            {
+                cal.timezones = src.timezones;
+                cal.properties = src.properties;
+            }
+            let body = write_event(&cal, &e);
+            self.inner
+                .put(ctx, &coll, &resource_name(&uid, "ics"), ICS, body)
+                .await
+                .map_err(|err| err.with_item(event.id.clone()))?;
+            Ok(uid)
         }
-        // One resource per series: the overrides travel inside it.
-        let mut cal = Calendar::new(event.calendar_id.clone(), "");
-        if let Some(src) = self
-            .calendars
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&event.calendar_id).cloned())
-        {
-            cal.timezones = src.timezones;
-            cal.properties = src.properties;
-        }
-        let body = write_event(&cal, &e);
-        self.inner
-            .put(ctx, &coll, &resource_name(&uid, "ics"), ICS, body)
-            .await
-            .map_err(|err| err.with_item(event.id.clone()))?;
-        Ok(uid)
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_item(
@@ -354,22 +360,26 @@ impl Importer<TasksData> for CalDav {
         ctx: &ImportContext,
         _auth: &AuthData,
         l: &TaskList,
-    ) -> Result<String> {
-        let url = self
-            .inner
-            .ensure_collection(
-                ctx,
-                &l.id,
-                &l.title,
-                l.description.as_deref(),
-                l.color.as_deref(),
-                Some("VTODO"),
-                "tasks",
-                true,
-            )
-            .await?
-            .ok_or_else(|| Error::internal("collection not created"))?;
-        Ok(url.to_string())
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            let url = self
+                .inner
+                .ensure_collection(
+                    ctx,
+                    &l.id,
+                    &l.title,
+                    l.description.as_deref(),
+                    l.color.as_deref(),
+                    Some("VTODO"),
+                    "tasks",
+                    true,
+                )
+                .await?
+                .ok_or_else(|| Error::internal("collection not created"))?;
+            Ok(url.to_string())
+        }
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_container(
@@ -399,21 +409,25 @@ impl Importer<TasksData> for CalDav {
         ctx: &ImportContext,
         _auth: &AuthData,
         task: &Task,
-    ) -> Result<String> {
-        let coll = Self::container_url(ctx, &task.list_id)?;
-        let uid = task_uid(task);
-        let mut t = task.clone();
-        t.uid = Some(uid.clone());
-        if let Some(parent) = &task.parent_id {
-            // The parent's UID at the destination (its import result).
-            t.parent_id = Some(ctx.item_id(parent).await?.unwrap_or_else(|| parent.clone()));
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            let coll = Self::container_url(ctx, &task.list_id)?;
+            let uid = task_uid(task);
+            let mut t = task.clone();
+            t.uid = Some(uid.clone());
+            if let Some(parent) = &task.parent_id {
+                // The parent's UID at the destination (its import result).
+                t.parent_id = Some(ctx.item_id(parent).await?.unwrap_or_else(|| parent.clone()));
+            }
+            let body = write_task(None, &t);
+            self.inner
+                .put(ctx, &coll, &resource_name(&uid, "ics"), ICS, body)
+                .await
+                .map_err(|err| err.with_item(task.id.clone()))?;
+            Ok(uid)
         }
-        let body = write_task(None, &t);
-        self.inner
-            .put(ctx, &coll, &resource_name(&uid, "ics"), ICS, body)
-            .await
-            .map_err(|err| err.with_item(task.id.clone()))?;
-        Ok(uid)
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_item(

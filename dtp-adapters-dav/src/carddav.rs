@@ -51,9 +51,7 @@ impl CardDav {
     }
 
     fn container_url(ctx: &ImportContext, source_id: &str) -> Result<Url> {
-        let id = ctx.container_id(source_id).ok_or_else(|| {
-            Error::internal(format!("address book `{source_id}` was not imported first"))
-        })?;
+        let id = ctx.require_container(source_id)?;
         Url::parse(&id).map_err(|e| Error::internal(format!("bad container id: {e}")))
     }
 
@@ -132,22 +130,26 @@ impl Importer<ContactsData> for CardDav {
         ctx: &ImportContext,
         _auth: &AuthData,
         b: &AddressBook,
-    ) -> Result<String> {
-        let url = self
-            .inner
-            .ensure_collection(
-                ctx,
-                &b.id,
-                &b.name,
-                b.description.as_deref(),
-                None,
-                None,
-                "contacts",
-                true,
-            )
-            .await?
-            .ok_or_else(|| Error::internal("address book not created"))?;
-        Ok(url.to_string())
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            let url = self
+                .inner
+                .ensure_collection(
+                    ctx,
+                    &b.id,
+                    &b.name,
+                    b.description.as_deref(),
+                    None,
+                    None,
+                    "contacts",
+                    true,
+                )
+                .await?
+                .ok_or_else(|| Error::internal("address book not created"))?;
+            Ok(url.to_string())
+        }
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_container(
@@ -168,23 +170,27 @@ impl Importer<ContactsData> for CardDav {
         ctx: &ImportContext,
         _auth: &AuthData,
         contact: &Contact,
-    ) -> Result<String> {
-        let coll = Self::container_url(ctx, &contact.address_book_id)?;
-        let uid = contact_uid(contact);
-        let mut c = contact.clone();
-        c.uid = Some(uid.clone());
-        let body = write_vcard(&c, self.version_for(&coll));
-        self.inner
-            .put(
-                ctx,
-                &coll,
-                &resource_name(&uid, "vcf"),
-                "text/vcard; charset=utf-8",
-                body,
-            )
-            .await
-            .map_err(|err| err.with_item(contact.id.clone()))?;
-        Ok(uid)
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            let coll = Self::container_url(ctx, &contact.address_book_id)?;
+            let uid = contact_uid(contact);
+            let mut c = contact.clone();
+            c.uid = Some(uid.clone());
+            let body = write_vcard(&c, self.version_for(&coll));
+            self.inner
+                .put(
+                    ctx,
+                    &coll,
+                    &resource_name(&uid, "vcf"),
+                    "text/vcard; charset=utf-8",
+                    body,
+                )
+                .await
+                .map_err(|err| err.with_item(contact.id.clone()))?;
+            Ok(uid)
+        }
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_item(

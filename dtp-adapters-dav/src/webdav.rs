@@ -494,22 +494,26 @@ impl Importer<MediaData> for WebDavMedia {
         ctx: &ImportContext,
         _auth: &AuthData,
         album: &Album,
-    ) -> Result<String> {
-        self.ensure_root(ctx).await?;
-        let folder = child(&self.config.root, &file_name(&album.title), true)?;
-        let json = Bytes::from(serde_json::to_vec(album)?);
-        let (folder_ref, json_ref) = (&folder, &json);
-        ctx.call("create_album", |auth| async move {
-            self.mkcol(&auth, folder_ref).await?;
-            self.put_bytes(
-                &auth,
-                &child(folder_ref, ALBUM_FILE, false)?,
-                json_ref.clone(),
-            )
-            .await
-        })
-        .await?;
-        Ok(folder.to_string())
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            self.ensure_root(ctx).await?;
+            let folder = child(&self.config.root, &file_name(&album.title), true)?;
+            let json = Bytes::from(serde_json::to_vec(album)?);
+            let (folder_ref, json_ref) = (&folder, &json);
+            ctx.call("create_album", |auth| async move {
+                self.mkcol(&auth, folder_ref).await?;
+                self.put_bytes(
+                    &auth,
+                    &child(folder_ref, ALBUM_FILE, false)?,
+                    json_ref.clone(),
+                )
+                .await
+            })
+            .await?;
+            Ok(folder.to_string())
+        }
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn import_item(
@@ -517,13 +521,12 @@ impl Importer<MediaData> for WebDavMedia {
         ctx: &ImportContext,
         _auth: &AuthData,
         item: &MediaItem,
-    ) -> Result<String> {
+    ) -> Result<dtp_core::Imported> {
+        async move {
         self.ensure_root(ctx).await?;
         let mut albums = Vec::new();
         for a in &item.album_ids {
-            let id = ctx.container_id(a).ok_or_else(|| {
-                Error::internal(format!("album `{a}` was not imported before its item"))
-            })?;
+            let id = ctx.require_container(a)?;
             albums
                 .push(Url::parse(&id).map_err(|e| Error::internal(format!("bad album id: {e}")))?);
         }
@@ -633,5 +636,8 @@ impl Importer<MediaData> for WebDavMedia {
         })
         .await?;
         Ok(file.to_string())
+    }
+        .await
+        .map(dtp_core::Imported::from)
     }
 }

@@ -1046,9 +1046,7 @@ impl CalendarImporter {
     }
 
     fn destination_calendar(ctx: &ImportContext, ev: &Event) -> Result<String> {
-        ctx.container_id(&ev.calendar_id).ok_or_else(|| {
-            Error::invalid_data(format!("calendar `{}` was not imported", ev.calendar_id))
-        })
+        ctx.require_container(&ev.calendar_id)
     }
 
     async fn existing(&self, auth: &AuthData, calendar: &str, uid: &str) -> Result<Option<String>> {
@@ -1074,44 +1072,48 @@ impl Importer<CalendarData> for CalendarImporter {
         _ctx: &ImportContext,
         auth: &AuthData,
         c: &Calendar,
-    ) -> Result<String> {
-        if is_primary(c) {
-            return Ok("primary".into());
-        }
-        if let Some(id) = self.owned_calendar_named(auth, &c.name).await? {
-            return Ok(id);
-        }
-        let mut body = json!({"summary": c.name});
-        if let Some(d) = &c.description {
-            body["description"] = json!(d);
-        }
-        if let Some(tz) = &c.timezone {
-            body["timeZone"] = json!(tz);
-        }
-        let created: Value = self
-            .client
-            .json(auth, Request::post(Api::Calendar, "calendars").json(&body)?)
-            .await?;
-        let id = s(&created, "id")
-            .ok_or_else(|| Error::invalid_data("calendars.insert returned no id"))?;
-        // The colour is the user's view of it: a calendarList property.
-        if let Some(color) = c
-            .color
-            .as_deref()
-            .filter(|x| x.starts_with('#') && x.len() == 7)
-        {
-            let patch = Request::new(
-                Api::Calendar,
-                reqwest::Method::PATCH,
-                format!("users/me/calendarList/{}", enc(&id)),
-            )
-            .query("colorRgbFormat", "true")
-            .json(&json!({"backgroundColor": color, "foregroundColor": "#000000"}))?;
-            if let Err(e) = self.client.send(auth, patch).await {
-                tracing::warn!(calendar = %id, error = %e, "calendar colour not set");
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            if is_primary(c) {
+                return Ok("primary".into());
             }
+            if let Some(id) = self.owned_calendar_named(auth, &c.name).await? {
+                return Ok(id);
+            }
+            let mut body = json!({"summary": c.name});
+            if let Some(d) = &c.description {
+                body["description"] = json!(d);
+            }
+            if let Some(tz) = &c.timezone {
+                body["timeZone"] = json!(tz);
+            }
+            let created: Value = self
+                .client
+                .json(auth, Request::post(Api::Calendar, "calendars").json(&body)?)
+                .await?;
+            let id = s(&created, "id")
+                .ok_or_else(|| Error::invalid_data("calendars.insert returned no id"))?;
+            // The colour is the user's view of it: a calendarList property.
+            if let Some(color) = c
+                .color
+                .as_deref()
+                .filter(|x| x.starts_with('#') && x.len() == 7)
+            {
+                let patch = Request::new(
+                    Api::Calendar,
+                    reqwest::Method::PATCH,
+                    format!("users/me/calendarList/{}", enc(&id)),
+                )
+                .query("colorRgbFormat", "true")
+                .json(&json!({"backgroundColor": color, "foregroundColor": "#000000"}))?;
+                if let Err(e) = self.client.send(auth, patch).await {
+                    tracing::warn!(calendar = %id, error = %e, "calendar colour not set");
+                }
+            }
+            Ok(id)
         }
-        Ok(id)
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_container(
@@ -1131,37 +1133,42 @@ impl Importer<CalendarData> for CalendarImporter {
         ctx: &ImportContext,
         auth: &AuthData,
         ev: &Event,
-    ) -> Result<String> {
-        let calendar = Self::destination_calendar(ctx, ev)?;
-        let uid = if ev.uid.is_empty() {
-            derived_uid(&ev.id)
-        } else {
-            ev.uid.clone()
-        };
-        let found = self.by_uid(auth, &calendar, &uid).await?;
-        let master_id = match found.iter().find(|e| {
-            e.get("recurringEventId").is_none() && s(e, "status").as_deref() != Some("cancelled")
-        }) {
-            Some(e) => s(e, "id").unwrap_or_default(),
-            None => {
-                self.import(auth, &calendar, &event_to_google(ev, &uid))
-                    .await?
-            }
-        };
-        for o in &ev.overrides {
-            let Some(body) = override_body(o, &uid, &master_id) else {
-                continue;
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            let calendar = Self::destination_calendar(ctx, ev)?;
+            let uid = if ev.uid.is_empty() {
+                derived_uid(&ev.id)
+            } else {
+                ev.uid.clone()
             };
-            let already = found.iter().any(|e| {
-                s(e, "recurringEventId").as_deref() == Some(master_id.as_str())
-                    && e.get("originalStartTime").and_then(time_from_google)
-                        == o.recurrence_id.clone()
-            });
-            if !already {
-                self.import(auth, &calendar, &body).await?;
+            let found = self.by_uid(auth, &calendar, &uid).await?;
+            let master_id = match found.iter().find(|e| {
+                e.get("recurringEventId").is_none()
+                    && s(e, "status").as_deref() != Some("cancelled")
+            }) {
+                Some(e) => s(e, "id").unwrap_or_default(),
+                None => {
+                    self.import(auth, &calendar, &event_to_google(ev, &uid))
+                        .await?
+                }
+            };
+            for o in &ev.overrides {
+                let Some(body) = override_body(o, &uid, &master_id) else {
+                    continue;
+                };
+                let already = found.iter().any(|e| {
+                    s(e, "recurringEventId").as_deref() == Some(master_id.as_str())
+                        && e.get("originalStartTime").and_then(time_from_google)
+                            == o.recurrence_id.clone()
+                });
+                if !already {
+                    self.import(auth, &calendar, &body).await?;
+                }
             }
+            Ok(master_id)
         }
-        Ok(master_id)
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_item(

@@ -1032,12 +1032,7 @@ impl PeopleImporter {
         } else {
             // (A "My Contacts" book from another source resolves to the
             // system group through its imported container id.)
-            ctx.container_id(&c.address_book_id).ok_or_else(|| {
-                Error::invalid_data(format!(
-                    "address book `{}` was not imported",
-                    c.address_book_id
-                ))
-            })?
+            ctx.require_container(&c.address_book_id)?
         };
         let mut memberships = vec![MY_CONTACTS.to_string()];
         if book != MY_CONTACTS {
@@ -1228,12 +1223,16 @@ impl Importer<ContactsData> for PeopleImporter {
         _ctx: &ImportContext,
         auth: &AuthData,
         book: &AddressBook,
-    ) -> Result<String> {
-        if is_my_contacts(book) {
-            return Ok(MY_CONTACTS.to_string());
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            if is_my_contacts(book) {
+                return Ok(MY_CONTACTS.to_string());
+            }
+            let mut index = self.index.lock().await;
+            self.group(auth, &mut index, &book.name).await
         }
-        let mut index = self.index.lock().await;
-        self.group(auth, &mut index, &book.name).await
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn import_item(
@@ -1241,8 +1240,10 @@ impl Importer<ContactsData> for PeopleImporter {
         ctx: &ImportContext,
         auth: &AuthData,
         c: &Contact,
-    ) -> Result<String> {
-        self.create_one(ctx, auth, c).await
+    ) -> Result<dtp_core::Imported> {
+        async move { self.create_one(ctx, auth, c).await }
+            .await
+            .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_container(

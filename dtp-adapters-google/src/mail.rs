@@ -636,11 +636,15 @@ impl Importer<MailData> for GmailImporter {
         _ctx: &ImportContext,
         auth: &AuthData,
         f: &Folder,
-    ) -> Result<String> {
-        if let Some(l) = system_label_for(f) {
-            return Ok(l.to_string());
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            if let Some(l) = system_label_for(f) {
+                return Ok(l.to_string());
+            }
+            self.label(auth, &f.path).await
         }
-        self.label(auth, &f.path).await
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_container(
@@ -650,7 +654,9 @@ impl Importer<MailData> for GmailImporter {
         f: &Folder,
     ) -> Result<Option<String>> {
         // Creating is idempotent by name already.
-        self.import_container(ctx, auth, f).await.map(Some)
+        self.import_container(ctx, auth, f)
+            .await
+            .map(|made| Some(made.id))
     }
 
     async fn import_item(
@@ -658,13 +664,17 @@ impl Importer<MailData> for GmailImporter {
         ctx: &ImportContext,
         auth: &AuthData,
         m: &Message,
-    ) -> Result<String> {
-        let raw = Self::read_all(ctx, m).await?;
-        if let Some(id) = self.existing(auth, &raw).await? {
-            return Ok(id);
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            let raw = Self::read_all(ctx, m).await?;
+            if let Some(id) = self.existing(auth, &raw).await? {
+                return Ok(id);
+            }
+            let labels = Self::label_ids(ctx, m);
+            self.import_raw(auth, raw, &labels).await
         }
-        let labels = Self::label_ids(ctx, m);
-        self.import_raw(auth, raw, &labels).await
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_item(

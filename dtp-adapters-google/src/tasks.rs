@@ -424,9 +424,7 @@ impl TasksImporter {
     }
 
     async fn destinations(ctx: &ImportContext, t: &Task) -> Result<(String, Option<String>)> {
-        let list = ctx.container_id(&t.list_id).ok_or_else(|| {
-            Error::invalid_data(format!("task list `{}` was not imported", t.list_id))
-        })?;
+        let list = ctx.require_container(&t.list_id)?;
         let parent = match &t.parent_id {
             None => None,
             Some(p) => Some(parent_destination(ctx, p).await?),
@@ -490,18 +488,23 @@ impl Importer<TasksData> for TasksImporter {
         _ctx: &ImportContext,
         auth: &AuthData,
         l: &TaskList,
-    ) -> Result<String> {
-        if let Some(id) = self.list_named(auth, &l.title).await? {
-            return Ok(id);
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            if let Some(id) = self.list_named(auth, &l.title).await? {
+                return Ok(id);
+            }
+            let created: Value = self
+                .client
+                .json(
+                    auth,
+                    Request::post(Api::Tasks, "users/@me/lists")
+                        .json(&json!({"title": l.title}))?,
+                )
+                .await?;
+            s(&created, "id").ok_or_else(|| Error::invalid_data("tasklists.insert returned no id"))
         }
-        let created: Value = self
-            .client
-            .json(
-                auth,
-                Request::post(Api::Tasks, "users/@me/lists").json(&json!({"title": l.title}))?,
-            )
-            .await?;
-        s(&created, "id").ok_or_else(|| Error::invalid_data("tasklists.insert returned no id"))
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_container(
@@ -513,48 +516,57 @@ impl Importer<TasksData> for TasksImporter {
         self.list_named(auth, &l.title).await
     }
 
-    async fn import_item(&self, ctx: &ImportContext, auth: &AuthData, t: &Task) -> Result<String> {
-        let (list, parent) = Self::destinations(ctx, t).await?;
-        let fp = task_fingerprint(t, parent.as_deref());
-        let job = ctx.job_id().to_string();
-        let mut st = self.state.lock().await;
-        self.load(auth, &mut st, &list).await?;
-        if let Some(id) = Self::find(&st, &job, t.source_id(), &list, &fp) {
+    async fn import_item(
+        &self,
+        ctx: &ImportContext,
+        auth: &AuthData,
+        t: &Task,
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            let (list, parent) = Self::destinations(ctx, t).await?;
+            let fp = task_fingerprint(t, parent.as_deref());
+            let job = ctx.job_id().to_string();
+            let mut st = self.state.lock().await;
+            self.load(auth, &mut st, &list).await?;
+            if let Some(id) = Self::find(&st, &job, t.source_id(), &list, &fp) {
+                st.claimed
+                    .insert((job, id.clone()), t.source_id().to_string());
+                st.last_sibling.insert((list, parent), id.clone());
+                return Ok(id);
+            }
+            let previous = st
+                .last_sibling
+                .get(&(list.clone(), parent.clone()))
+                .cloned();
+            let created: Value = self
+                .client
+                .json(
+                    auth,
+                    Request::post(Api::Tasks, format!("lists/{}/tasks", enc(&list)))
+                        .query_opt("parent", parent.clone())
+                        .query_opt("previous", previous)
+                        .json(&task_to_google(t))?,
+                )
+                .await
+                .inspect_err(|e| {
+                    // Google may have created it before the answer was lost: read
+                    // the list again on the retry instead of creating twice.
+                    if *e.kind() == dtp_core::ErrorKind::Transient {
+                        st.lists.remove(&list);
+                    }
+                })?;
+            let id = s(&created, "id")
+                .ok_or_else(|| Error::invalid_data("tasks.insert returned no id"))?;
             st.claimed
                 .insert((job, id.clone()), t.source_id().to_string());
+            if let Some(v) = st.lists.get_mut(&list) {
+                v.push((id.clone(), fingerprint_google(&created)));
+            }
             st.last_sibling.insert((list, parent), id.clone());
-            return Ok(id);
+            Ok(id)
         }
-        let previous = st
-            .last_sibling
-            .get(&(list.clone(), parent.clone()))
-            .cloned();
-        let created: Value = self
-            .client
-            .json(
-                auth,
-                Request::post(Api::Tasks, format!("lists/{}/tasks", enc(&list)))
-                    .query_opt("parent", parent.clone())
-                    .query_opt("previous", previous)
-                    .json(&task_to_google(t))?,
-            )
-            .await
-            .inspect_err(|e| {
-                // Google may have created it before the answer was lost: read
-                // the list again on the retry instead of creating twice.
-                if *e.kind() == dtp_core::ErrorKind::Transient {
-                    st.lists.remove(&list);
-                }
-            })?;
-        let id =
-            s(&created, "id").ok_or_else(|| Error::invalid_data("tasks.insert returned no id"))?;
-        st.claimed
-            .insert((job, id.clone()), t.source_id().to_string());
-        if let Some(v) = st.lists.get_mut(&list) {
-            v.push((id.clone(), fingerprint_google(&created)));
-        }
-        st.last_sibling.insert((list, parent), id.clone());
-        Ok(id)
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_item(
@@ -606,6 +618,7 @@ impl Importer<TasksData> for TasksImporter {
                         self.import_item(ctx, &auth, t).await
                     })
                     .await
+                    .map(|made| made.id)
                 })
                 .await
                 .map_err(|e| e.with_item(t.source_id()))?;

@@ -145,7 +145,7 @@ async fn raw_upload_tokens_and_a_partial_batch_failure() {
         (f.item_id.as_str(), f.kind.as_str()),
         ("s1", "invalid_data")
     );
-    assert_eq!(report.per_type[&DataType::Media].items, 2, "{report}");
+    assert_eq!(report.per_type[&DataType::Media].created, 2, "{report}");
 
     let reqs = server.received_requests().await.unwrap();
     // Bytes went up raw, with the item's type and the bearer token.

@@ -45,14 +45,18 @@ impl Importer<MediaData> for TakeoutWriter {
         _ctx: &ImportContext,
         _auth: &AuthData,
         album: &Album,
-    ) -> Result<String> {
-        let name = folder_name(&album.title);
-        let dir = self.gp().join(&name);
-        std::fs::create_dir_all(&dir).map_err(io)?;
-        let meta = serde_json::json!({"title": album.title,
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            let name = folder_name(&album.title);
+            let dir = self.gp().join(&name);
+            std::fs::create_dir_all(&dir).map_err(io)?;
+            let meta = serde_json::json!({"title": album.title,
             "description": album.description.clone().unwrap_or_default(), "access": "protected"});
-        std::fs::write(dir.join("metadata.json"), meta.to_string()).map_err(io)?;
-        Ok(name)
+            std::fs::write(dir.join("metadata.json"), meta.to_string()).map_err(io)?;
+            Ok(name)
+        }
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn import_item(
@@ -60,35 +64,39 @@ impl Importer<MediaData> for TakeoutWriter {
         ctx: &ImportContext,
         _auth: &AuthData,
         item: &MediaItem,
-    ) -> Result<String> {
-        let mut folders = vec!["Photos from 2024".to_string()];
-        for a in &item.album_ids {
-            folders.extend(ctx.container_id(a));
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            let mut folders = vec!["Photos from 2024".to_string()];
+            for a in &item.album_ids {
+                folders.extend(ctx.container_id(a));
+            }
+            let mut bytes = Vec::new();
+            let mut s = ctx.open_media(&item.content).await?;
+            while let Some(c) = s.next().await {
+                bytes.extend_from_slice(&c?);
+            }
+            let sidecar = serde_json::json!({
+                "title": item.filename,
+                "description": item.description.clone().unwrap_or_default(),
+                "creationTime": {"timestamp": "1714557600", "formatted": "x"},
+                "url": format!("https://photos.google.com/photo/{}", item.id),
+            })
+            .to_string();
+            for f in folders {
+                let dir = self.gp().join(f);
+                std::fs::create_dir_all(&dir).map_err(io)?;
+                std::fs::write(dir.join(&item.filename), &bytes).map_err(io)?;
+                // The sidecar last: its presence means the copy is whole.
+                std::fs::write(
+                    dir.join(format!("{}.supplemental-metadata.json", item.filename)),
+                    &sidecar,
+                )
+                .map_err(io)?;
+            }
+            Ok(item.id.clone())
         }
-        let mut bytes = Vec::new();
-        let mut s = ctx.open_media(&item.content).await?;
-        while let Some(c) = s.next().await {
-            bytes.extend_from_slice(&c?);
-        }
-        let sidecar = serde_json::json!({
-            "title": item.filename,
-            "description": item.description.clone().unwrap_or_default(),
-            "creationTime": {"timestamp": "1714557600", "formatted": "x"},
-            "url": format!("https://photos.google.com/photo/{}", item.id),
-        })
-        .to_string();
-        for f in folders {
-            let dir = self.gp().join(f);
-            std::fs::create_dir_all(&dir).map_err(io)?;
-            std::fs::write(dir.join(&item.filename), &bytes).map_err(io)?;
-            // The sidecar last: its presence means the copy is whole.
-            std::fs::write(
-                dir.join(format!("{}.supplemental-metadata.json", item.filename)),
-                &sidecar,
-            )
-            .map_err(io)?;
-        }
-        Ok(item.id.clone())
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_container(

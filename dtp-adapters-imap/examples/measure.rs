@@ -147,7 +147,7 @@ async fn main() {
         .unwrap_or_else(|| "?".into());
     println!("peak RSS during the transfer (VmHWM): {hwm} kB");
     assert_eq!(report.state, JobState::Complete, "{report}");
-    let moved = report.per_type[&DataType::Mail].items as usize;
+    let moved = report.per_type[&DataType::Mail].created as usize;
     assert_eq!(moved, count, "{report}");
     if mode == "big" {
         // Check the size without reading the message into memory.

@@ -403,12 +403,7 @@ impl ImapImporter {
     fn destinations(ctx: &ImportContext, msg: &Message) -> Result<Vec<String>> {
         let mut out: Vec<String> = Vec::new();
         for fid in &msg.folder_ids {
-            let name = ctx.container_id(fid).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NotFound,
-                    format!("folder {fid} of message {} was not imported", msg.id),
-                )
-            })?;
+            let name = ctx.require_container(fid)?;
             if !out.contains(&name) {
                 out.push(name);
             }
@@ -581,34 +576,38 @@ impl Importer<MailData> for ImapImporter {
         _ctx: &ImportContext,
         auth: &AuthData,
         folder: &Folder,
-    ) -> Result<String> {
-        let mut pooled = self.pool.get(auth).await?;
-        let conn = pooled.conn();
-        let (name, exists) = self.destination_of(conn, folder, false).await?;
-        if !exists {
-            let timeout = conn.timeout();
-            let session = &mut conn.session;
-            let created = timed(timeout, async {
-                session
-                    .create(&name)
-                    .await
-                    .map_err(|e| error::map(Op::Other, e))
-            })
-            .await;
-            if let Err(e) = created {
-                // Created meanwhile (another run): fine if it is there now.
-                let (_, now) = self.destination_of(conn, folder, true).await?;
-                if !now {
-                    return Err(e.with_item(folder.id.clone()));
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            let mut pooled = self.pool.get(auth).await?;
+            let conn = pooled.conn();
+            let (name, exists) = self.destination_of(conn, folder, false).await?;
+            if !exists {
+                let timeout = conn.timeout();
+                let session = &mut conn.session;
+                let created = timed(timeout, async {
+                    session
+                        .create(&name)
+                        .await
+                        .map_err(|e| error::map(Op::Other, e))
+                })
+                .await;
+                if let Err(e) = created {
+                    // Created meanwhile (another run): fine if it is there now.
+                    let (_, now) = self.destination_of(conn, folder, true).await?;
+                    if !now {
+                        return Err(e.with_item(folder.id.clone()));
+                    }
+                }
+                conn.drain();
+                if let Some(dest) = self.folders.lock().await.as_mut() {
+                    dest.names.insert(name.clone());
                 }
             }
-            conn.drain();
-            if let Some(dest) = self.folders.lock().await.as_mut() {
-                dest.names.insert(name.clone());
-            }
+            pooled.release();
+            Ok(name)
         }
-        pooled.release();
-        Ok(name)
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn import_item(
@@ -616,10 +615,14 @@ impl Importer<MailData> for ImapImporter {
         ctx: &ImportContext,
         auth: &AuthData,
         msg: &Message,
-    ) -> Result<String> {
-        self.import_message(ctx, auth, msg, true)
-            .await?
-            .ok_or_else(|| Error::internal("append returned no id"))
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            self.import_message(ctx, auth, msg, true)
+                .await?
+                .ok_or_else(|| Error::internal("append returned no id"))
+        }
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_container(

@@ -106,7 +106,7 @@ async fn seed(server: &Dovecot, auth: &AuthData, data: Dataset<MailData>) {
     )
     .await;
     assert_eq!(r.state, JobState::Complete, "seed: {r}");
-    assert_eq!(r.per_type[&DataType::Mail].items, n, "seed: {r}");
+    assert_eq!(r.per_type[&DataType::Mail].created, n, "seed: {r}");
 }
 
 fn total(t: &std::collections::BTreeMap<String, (Vec<String>, Vec<common::Seen>)>) -> usize {
@@ -327,7 +327,7 @@ async fn imaps_with_rustls_moves_mail_and_refuses_an_untrusted_certificate() {
     )
     .await;
     assert_eq!(r.state, JobState::Complete, "{r}");
-    assert_eq!(r.per_type[&DataType::Mail].items, 5, "{r}");
+    assert_eq!(r.per_type[&DataType::Mail].created, 5, "{r}");
 
     // Without the test CA the certificate is not trusted: the job stops.
     let untrusted = dtp_adapters_imap::ImapConfig::tls("localhost").with_port(server.port);

@@ -193,7 +193,7 @@ async fn seed(server: &Dovecot, auth: &AuthData, data: Dataset<MailData>) {
     assert_eq!(report.state, JobState::Complete, "seeding: {report}");
     assert!(report.failures.is_empty(), "seeding: {report}");
     assert_eq!(
-        report.per_type[&DataType::Mail].items,
+        report.per_type[&DataType::Mail].created,
         n,
         "seeding: {report}"
     );
@@ -375,7 +375,7 @@ async fn dovecot_to_dovecot_corpus_and_2000_messages_with_crashes_rerun_and_incr
     )
     .await;
     assert_eq!(report.state, JobState::Complete, "{report}");
-    assert_eq!(report.per_type[&DataType::Mail].items, 10, "{report}");
+    assert_eq!(report.per_type[&DataType::Mail].created, 10, "{report}");
     let dst_tree2 = dump(dst.port, &to).await;
     assert_eq!(count(&dst_tree2), count(&dst_tree) + 10);
     assert_same(&src_tree2, &dst_tree2);
@@ -397,7 +397,7 @@ async fn dovecot_to_dovecot_corpus_and_2000_messages_with_crashes_rerun_and_incr
     .await;
     assert_eq!(report.state, JobState::Complete, "{report}");
     assert_eq!(
-        report.per_type[&DataType::Mail].items as usize,
+        report.per_type[&DataType::Mail].created as usize,
         src_tree2["Corpus"].1.len(),
         "the reset folder was exported again, and only it: {report}"
     );

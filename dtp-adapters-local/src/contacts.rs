@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use dtp_core::{Error, ImportContext, Result};
+use dtp_core::{Error, ImportContext, Imported, Result};
 use dtp_models::contacts::{AddressBook, Contact, ContactsData};
 use dtp_models::vcard::{VCardVersion, parse_vcards, write_vcard};
 
@@ -78,13 +78,12 @@ impl LocalArchive {
         Ok(rel)
     }
 
-    pub(crate) async fn import_contact(&self, ctx: &ImportContext, c: &Contact) -> Result<String> {
-        let rel = ctx.container_id(&c.address_book_id).ok_or_else(|| {
-            Error::invalid_data(format!(
-                "address book `{}` was not imported",
-                c.address_book_id
-            ))
-        })?;
+    pub(crate) async fn import_contact(
+        &self,
+        ctx: &ImportContext,
+        c: &Contact,
+    ) -> Result<Imported> {
+        let rel = ctx.require_container(&c.address_book_id)?;
         let path = self.path(&rel)?;
         let state = self.state::<VcfState>(&rel);
         let mut guard = state.lock().await;
@@ -135,8 +134,7 @@ impl LocalArchive {
             None => st.hashes.contains(&h),
         };
         if present {
-            self.note_present();
-            return Ok(id);
+            return Ok(Imported::new(id, self.note_present()));
         }
         let mut content = st.content.clone();
         if !content.is_empty() && !content.ends_with(b"\n") {
@@ -149,7 +147,6 @@ impl LocalArchive {
             st.uids.insert(uid.clone(), h.clone());
         }
         st.hashes.insert(h);
-        self.note_written(0);
-        Ok(id)
+        Ok(Imported::new(id, self.note_written(0)))
     }
 }

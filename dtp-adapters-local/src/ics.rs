@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use dtp_core::{Error, ImportContext, Result};
+use dtp_core::{Error, ImportContext, ImportStatus, Imported, Result};
 use dtp_models::calendar::{Calendar, CalendarData, CalendarObject, Event};
 use dtp_models::ical::{parse_icalendar, write_event, write_icalendar, write_task};
 use dtp_models::tasks::{Task, TaskList, TasksData};
@@ -168,7 +168,7 @@ impl LocalArchive {
         canonical: &(dyn Fn(&CalendarObject) -> Option<String> + Sync),
         add: &(dyn Fn(&mut CalendarObject) + Sync),
         existing: &(dyn Fn(&CalendarObject) -> Vec<(String, String)> + Sync),
-    ) -> Result<()> {
+    ) -> Result<ImportStatus> {
         let path = self.path(rel)?;
         let state = self.state::<IcsState>(rel);
         let mut guard = state.lock().await;
@@ -194,10 +194,7 @@ impl LocalArchive {
             .map(|t| sha256_hex(t.as_bytes()))
             .ok_or_else(|| Error::invalid_data("the record writes no iCalendar component"))?;
         match st.uids.get(uid) {
-            Some(existing) if *existing == h => {
-                self.note_present();
-                return Ok(());
-            }
+            Some(existing) if *existing == h => return Ok(self.note_present()),
             Some(_) => {
                 return Err(Error::invalid_data(format!(
                     "{rel} already holds a different record with UID `{uid}`; it was not overwritten"
@@ -210,14 +207,11 @@ impl LocalArchive {
         fsutil::atomic_write(&path, write_icalendar(&obj).as_bytes())?;
         st.obj = obj;
         st.uids.insert(uid.to_string(), h);
-        self.note_written(0);
-        Ok(())
+        Ok(self.note_written(0))
     }
 
-    pub(crate) async fn import_event(&self, ctx: &ImportContext, ev: &Event) -> Result<String> {
-        let rel = ctx.container_id(&ev.calendar_id).ok_or_else(|| {
-            Error::invalid_data(format!("calendar `{}` was not imported", ev.calendar_id))
-        })?;
+    pub(crate) async fn import_event(&self, ctx: &ImportContext, ev: &Event) -> Result<Imported> {
+        let rel = ctx.require_container(&ev.calendar_id)?;
         let mut ev = ev.clone();
         if ev.uid.is_empty() {
             ev.uid = derived_uid(&ev.id);
@@ -235,14 +229,12 @@ impl LocalArchive {
                 .collect()
         };
         let add = |obj: &mut CalendarObject| obj.events.push(ev.clone());
-        self.add_to_ics(&rel, &uid, &canon, &add, &existing).await?;
-        Ok(format!("{rel}#{uid}"))
+        let status = self.add_to_ics(&rel, &uid, &canon, &add, &existing).await?;
+        Ok(Imported::new(format!("{rel}#{uid}"), status))
     }
 
-    pub(crate) async fn import_task(&self, ctx: &ImportContext, t: &Task) -> Result<String> {
-        let rel = ctx.container_id(&t.list_id).ok_or_else(|| {
-            Error::invalid_data(format!("task list `{}` was not imported", t.list_id))
-        })?;
+    pub(crate) async fn import_task(&self, ctx: &ImportContext, t: &Task) -> Result<Imported> {
+        let rel = ctx.require_container(&t.list_id)?;
         let mut t = t.clone();
         let uid = t.uid.clone().unwrap_or_else(|| derived_uid(&t.id));
         t.uid = Some(uid.clone());
@@ -260,8 +252,8 @@ impl LocalArchive {
                 .collect()
         };
         let add = |obj: &mut CalendarObject| obj.tasks.push(t.clone());
-        self.add_to_ics(&rel, &uid, &canon, &add, &existing).await?;
-        Ok(format!("{rel}#{uid}"))
+        let status = self.add_to_ics(&rel, &uid, &canon, &add, &existing).await?;
+        Ok(Imported::new(format!("{rel}#{uid}"), status))
     }
 
     /// The UID of a parent task in this archive. A parent on the same page

@@ -53,7 +53,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use dtp_core::{
     AuthData, ByteStream, Cursor, DataModel, DataType, Error, ExportContext, ExportPage, Exporter,
-    ImportContext, Importer, MediaRef, Result,
+    ImportContext, ImportStatus, Imported, Importer, MediaRef, Result,
 };
 use dtp_models::calendar::CalendarData;
 use dtp_models::contacts::ContactsData;
@@ -229,15 +229,19 @@ impl LocalArchive {
         lock(&self.inner.manifest).clone()
     }
 
-    pub(crate) fn note_written(&self, bytes: u64) {
+    /// Counts a record written anew.
+    pub(crate) fn note_written(&self, bytes: u64) -> ImportStatus {
         self.inner.written.fetch_add(1, Ordering::SeqCst);
         self.inner.bytes.fetch_add(bytes, Ordering::SeqCst);
         self.inner.dirty.store(true, Ordering::SeqCst);
+        ImportStatus::Created
     }
 
-    pub(crate) fn note_present(&self) {
+    /// Counts a record found already in the archive, equal.
+    pub(crate) fn note_present(&self) -> ImportStatus {
         self.inner.present.fetch_add(1, Ordering::SeqCst);
         self.inner.dirty.store(true, Ordering::SeqCst);
+        ImportStatus::AlreadyThere
     }
 
     pub(crate) fn path(&self, rel: &str) -> Result<PathBuf> {
@@ -496,8 +500,8 @@ macro_rules! local_model {
                 _ctx: &ImportContext,
                 _auth: &AuthData,
                 container: &<$m as DataModel>::Container,
-            ) -> Result<String> {
-                self.$ic(container)
+            ) -> Result<Imported> {
+                self.$ic(container).map(Imported::from)
             }
 
             async fn import_item(
@@ -505,7 +509,7 @@ macro_rules! local_model {
                 ctx: &ImportContext,
                 _auth: &AuthData,
                 item: &<$m as DataModel>::Item,
-            ) -> Result<String> {
+            ) -> Result<Imported> {
                 self.$ii(ctx, item).await
             }
         }

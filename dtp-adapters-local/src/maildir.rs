@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use chrono::{DateTime, FixedOffset};
-use dtp_core::{Error, ImportContext, MediaRef, Result};
+use dtp_core::{Error, ImportContext, Imported, MediaRef, Result};
 use dtp_models::mail::{Flags, Folder, MailData, Message, RawMessage};
 
 use crate::fsutil::{self, io_error, safe_name, sha256_hex};
@@ -221,17 +221,14 @@ impl LocalArchive {
         Ok(kws.clone())
     }
 
-    pub(crate) async fn import_message(&self, ctx: &ImportContext, m: &Message) -> Result<String> {
+    pub(crate) async fn import_message(
+        &self,
+        ctx: &ImportContext,
+        m: &Message,
+    ) -> Result<Imported> {
         let mut folders = Vec::new();
         for f in &m.folder_ids {
-            match ctx.container_id(f) {
-                Some(rel) => folders.push(rel),
-                None => {
-                    return Err(Error::invalid_data(format!(
-                        "folder `{f}` was not imported"
-                    )));
-                }
-            }
+            folders.push(ctx.require_container(f)?);
         }
         let Some(first) = folders.first().cloned() else {
             return Err(Error::invalid_data("the message is in no folder"));
@@ -300,11 +297,11 @@ impl LocalArchive {
             }
         }
         drop(tmp);
-        if wrote {
-            self.note_written(len);
+        let status = if wrote {
+            self.note_written(len)
         } else {
-            self.note_present();
-        }
-        Ok(unique)
+            self.note_present()
+        };
+        Ok(Imported::new(unique, status))
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use dtp_core::{Error, ImportContext, MediaRef, Result};
+use dtp_core::{Error, ImportContext, Imported, MediaRef, Result};
 use dtp_models::media::{Album, MediaData, MediaItem, MediaKind};
 use dtp_models::schema::Versioned;
 
@@ -183,7 +183,7 @@ impl LocalArchive {
         &self,
         ctx: &ImportContext,
         item: &MediaItem,
-    ) -> Result<String> {
+    ) -> Result<Imported> {
         let albums: Vec<String> = item
             .album_ids
             .iter()
@@ -200,8 +200,7 @@ impl LocalArchive {
             && let Some(rel) = self.find_same(&dir, &base, h, n)?
         {
             self.ensure_sidecar(&rel, item, &albums, h, n)?;
-            self.note_present();
-            return Ok(rel);
+            return Ok(Imported::new(rel, self.note_present()));
         }
         let stream = ctx.open_media(&item.content).await?;
         let (tmp, hash, len) = stream_to_temp(stream, &dir).await?;
@@ -223,16 +222,14 @@ impl LocalArchive {
                 let (h, l) = existing_hash(&target).map_err(|e| io_error(e, &rel))?;
                 if h == hash && l == len {
                     self.ensure_sidecar(&rel, item, &albums, &hash, len)?;
-                    self.note_present();
-                    return Ok(rel);
+                    return Ok(Imported::new(rel, self.note_present()));
                 }
                 continue;
             }
             match fsutil::place_no_clobber(tmp.path(), &target) {
                 Ok(true) => {
                     self.ensure_sidecar(&rel, item, &albums, &hash, len)?;
-                    self.note_written(len);
-                    return Ok(rel);
+                    return Ok(Imported::new(rel, self.note_written(len)));
                 }
                 Ok(false) => continue,
                 Err(e) => return Err(io_error(e, &rel)),

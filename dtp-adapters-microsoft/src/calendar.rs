@@ -1324,12 +1324,7 @@ impl OutlookCalendar {
     }
 
     fn destination(&self, ctx: &ImportContext, e: &Event) -> Result<String> {
-        ctx.container_id(&e.calendar_id).ok_or_else(|| {
-            Error::invalid_data(format!(
-                "calendar `{}` of event `{}` was not imported",
-                e.calendar_id, e.uid
-            ))
-        })
+        ctx.require_container(&e.calendar_id)
     }
 }
 
@@ -1340,31 +1335,35 @@ impl Importer<CalendarData> for OutlookCalendar {
         _ctx: &ImportContext,
         auth: &AuthData,
         cal: &Calendar,
-    ) -> Result<String> {
-        if let Some(id) = self.find_calendar(auth, &cal.name).await? {
-            return Ok(id);
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            if let Some(id) = self.find_calendar(auth, &cal.name).await? {
+                return Ok(id);
+            }
+            let mut kept = serde_json::to_value(cal)?;
+            if let Some(m) = kept.as_object_mut() {
+                m.remove("id");
+                m.remove("name");
+                m.remove("color");
+            }
+            let mut body = json!({ "name": cal.name });
+            if kept.as_object().is_some_and(|m| !m.is_empty()) {
+                body["singleValueExtendedProperties"] =
+                    json!([ExtendedProperty::new(calendar_extra_id(), kept.to_string())]);
+            }
+            if let Some(c) = &cal.color
+                && c.starts_with('#')
+            {
+                body["hexColor"] = Value::from(c.clone());
+            }
+            let created: GraphCalendar = self
+                .client
+                .post_json(auth, self.client.url("me/calendars")?, &body)
+                .await?;
+            Ok(created.id)
         }
-        let mut kept = serde_json::to_value(cal)?;
-        if let Some(m) = kept.as_object_mut() {
-            m.remove("id");
-            m.remove("name");
-            m.remove("color");
-        }
-        let mut body = json!({ "name": cal.name });
-        if kept.as_object().is_some_and(|m| !m.is_empty()) {
-            body["singleValueExtendedProperties"] =
-                json!([ExtendedProperty::new(calendar_extra_id(), kept.to_string())]);
-        }
-        if let Some(c) = &cal.color
-            && c.starts_with('#')
-        {
-            body["hexColor"] = Value::from(c.clone());
-        }
-        let created: GraphCalendar = self
-            .client
-            .post_json(auth, self.client.url("me/calendars")?, &body)
-            .await?;
-        Ok(created.id)
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn import_item(
@@ -1372,27 +1371,33 @@ impl Importer<CalendarData> for OutlookCalendar {
         ctx: &ImportContext,
         auth: &AuthData,
         event: &Event,
-    ) -> Result<String> {
-        let cal = self.destination(ctx, event)?;
-        let body = event_body(event)?;
-        let id = match self.find_event(auth, &cal, &source_key(event)).await? {
-            Some(id) => id,
-            None => {
-                let url = self
-                    .client
-                    .url(&format!("me/calendars/{}/events", segment(&cal)))?;
-                let created: GraphEvent = self.client.post_json(auth, url, &body).await?;
-                created
-                    .id
-                    .ok_or_else(|| Error::invalid_data("Graph created an event without an id"))?
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            let cal = self.destination(ctx, event)?;
+            let body = event_body(event)?;
+            let id = match self.find_event(auth, &cal, &source_key(event)).await? {
+                Some(id) => id,
+                None => {
+                    let url = self
+                        .client
+                        .url(&format!("me/calendars/{}/events", segment(&cal)))?;
+                    let created: GraphEvent = self.client.post_json(auth, url, &body).await?;
+                    created.id.ok_or_else(|| {
+                        Error::invalid_data("Graph created an event without an id")
+                    })?
+                }
+            };
+            // Exceptions and deleted occurrences, natively (idempotent: run
+            // again after a crash they find the same occurrences).
+            if body.recurrence.is_some()
+                && (!event.overrides.is_empty() || !event.exdate.is_empty())
+            {
+                self.apply_exceptions(auth, &id, event).await?;
             }
-        };
-        // Exceptions and deleted occurrences, natively (idempotent: run
-        // again after a crash they find the same occurrences).
-        if body.recurrence.is_some() && (!event.overrides.is_empty() || !event.exdate.is_empty()) {
-            self.apply_exceptions(auth, &id, event).await?;
+            Ok(id)
         }
-        Ok(id)
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_container(

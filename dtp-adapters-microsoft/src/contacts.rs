@@ -606,12 +606,7 @@ impl OutlookContacts {
     }
 
     fn destination_folder(&self, ctx: &ImportContext, c: &Contact) -> Result<String> {
-        ctx.container_id(&c.address_book_id).ok_or_else(|| {
-            Error::invalid_data(format!(
-                "address book `{}` of contact `{}` was not imported",
-                c.address_book_id, c.id
-            ))
-        })
+        ctx.require_container(&c.address_book_id)
     }
 }
 
@@ -622,19 +617,23 @@ impl Importer<ContactsData> for OutlookContacts {
         _ctx: &ImportContext,
         auth: &AuthData,
         book: &AddressBook,
-    ) -> Result<String> {
-        if book.id == DEFAULT_FOLDER {
-            return Ok(DEFAULT_FOLDER.to_string());
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            if book.id == DEFAULT_FOLDER {
+                return Ok(DEFAULT_FOLDER.to_string());
+            }
+            if let Some(id) = self.find_folder(auth, &book.name).await? {
+                return Ok(id);
+            }
+            let url = self.client.url("me/contactFolders")?;
+            let created: GraphFolder = self
+                .client
+                .post_json(auth, url, &json!({ "displayName": book.name }))
+                .await?;
+            Ok(created.id)
         }
-        if let Some(id) = self.find_folder(auth, &book.name).await? {
-            return Ok(id);
-        }
-        let url = self.client.url("me/contactFolders")?;
-        let created: GraphFolder = self
-            .client
-            .post_json(auth, url, &json!({ "displayName": book.name }))
-            .await?;
-        Ok(created.id)
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn import_item(
@@ -642,25 +641,29 @@ impl Importer<ContactsData> for OutlookContacts {
         ctx: &ImportContext,
         auth: &AuthData,
         contact: &Contact,
-    ) -> Result<String> {
-        let folder = self.destination_folder(ctx, contact)?;
-        let key = source_key(contact);
-        if let Some(id) = self.find_contact(auth, &folder, &key).await? {
-            return Ok(id);
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            let folder = self.destination_folder(ctx, contact)?;
+            let key = source_key(contact);
+            if let Some(id) = self.find_contact(auth, &folder, &key).await? {
+                return Ok(id);
+            }
+            let path = if folder == DEFAULT_FOLDER {
+                "me/contacts".to_string()
+            } else {
+                format!("me/contactFolders/{}/contacts", segment(&folder))
+            };
+            let body = GraphContact::from_model(contact);
+            let created: GraphContact = self
+                .client
+                .post_json(auth, self.client.url(&path)?, &body)
+                .await?;
+            created
+                .id
+                .ok_or_else(|| Error::invalid_data("Graph created a contact without an id"))
         }
-        let path = if folder == DEFAULT_FOLDER {
-            "me/contacts".to_string()
-        } else {
-            format!("me/contactFolders/{}/contacts", segment(&folder))
-        };
-        let body = GraphContact::from_model(contact);
-        let created: GraphContact = self
-            .client
-            .post_json(auth, self.client.url(&path)?, &body)
-            .await?;
-        created
-            .id
-            .ok_or_else(|| Error::invalid_data("Graph created a contact without an id"))
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_container(

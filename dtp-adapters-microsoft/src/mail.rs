@@ -535,8 +535,10 @@ impl Importer<MailData> for OutlookMail {
         _ctx: &ImportContext,
         auth: &AuthData,
         folder: &Folder,
-    ) -> Result<String> {
-        self.resolve_folder(auth, folder).await
+    ) -> Result<dtp_core::Imported> {
+        async move { self.resolve_folder(auth, folder).await }
+            .await
+            .map(dtp_core::Imported::from)
     }
 
     async fn import_item(
@@ -544,61 +546,61 @@ impl Importer<MailData> for OutlookMail {
         ctx: &ImportContext,
         auth: &AuthData,
         m: &Message,
-    ) -> Result<String> {
-        let folder_src = m
-            .folder_ids
-            .first()
-            .ok_or_else(|| Error::invalid_data(format!("message `{}` has no folder", m.id)))?;
-        let folder = ctx.container_id(folder_src).ok_or_else(|| {
-            Error::invalid_data(format!(
-                "folder `{folder_src}` of message `{}` was not imported",
-                m.id
-            ))
-        })?;
-        let raw = self.read_bytes(ctx, m).await?;
-        if raw.len() > MAX_MIME_BYTES {
-            return Err(too_large(m));
-        }
-        let key = message_key(&raw);
-        let (id, current_folder) = match self.find_message(auth, &raw, &key).await? {
-            Some(g) => (
-                g.id.ok_or_else(|| Error::invalid_data("a Graph message without an id"))?,
-                g.parent_folder_id,
-            ),
-            None => {
-                let b64 = base64::engine::general_purpose::STANDARD.encode(&raw);
-                let req = GraphRequest::post(self.client.url("me/messages")?)
-                    .bytes("text/plain", Bytes::from(b64));
-                let created: GraphMessage = self.client.execute(auth, req).await?.json().await?;
-                (
-                    created.id.ok_or_else(|| {
-                        Error::invalid_data("Graph created a message without an id")
-                    })?,
-                    created.parent_folder_id,
-                )
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            let folder_src = m
+                .folder_ids
+                .first()
+                .ok_or_else(|| Error::invalid_data(format!("message `{}` has no folder", m.id)))?;
+            let folder = ctx.require_container(folder_src)?;
+            let raw = self.read_bytes(ctx, m).await?;
+            if raw.len() > MAX_MIME_BYTES {
+                return Err(too_large(m));
             }
-        };
-        let extra = Extra {
-            draft: m.flags.draft,
-            answered: m.flags.answered,
-            deleted: m.flags.deleted,
-            internal_date: m.internal_date,
-        };
-        let patch = json!({
-            "isRead": m.flags.seen,
-            "flag": {"flagStatus": if m.flags.flagged { "flagged" } else { "notFlagged" }},
-            "categories": m.flags.keywords,
-            "singleValueExtendedProperties": [
-                ExtendedProperty::new(ext::source_key_id(), key),
-                ExtendedProperty::new(extra_id(), serde_json::to_string(&extra)?),
-            ],
-        });
-        let url = self.client.url(&format!("me/messages/{}", segment(&id)))?;
-        let _: Value = self.client.patch_json(auth, url, &patch).await?;
-        if current_folder.as_deref() == Some(folder.as_str()) {
-            return Ok(id);
+            let key = message_key(&raw);
+            let (id, current_folder) = match self.find_message(auth, &raw, &key).await? {
+                Some(g) => (
+                    g.id.ok_or_else(|| Error::invalid_data("a Graph message without an id"))?,
+                    g.parent_folder_id,
+                ),
+                None => {
+                    let b64 = base64::engine::general_purpose::STANDARD.encode(&raw);
+                    let req = GraphRequest::post(self.client.url("me/messages")?)
+                        .bytes("text/plain", Bytes::from(b64));
+                    let created: GraphMessage =
+                        self.client.execute(auth, req).await?.json().await?;
+                    (
+                        created.id.ok_or_else(|| {
+                            Error::invalid_data("Graph created a message without an id")
+                        })?,
+                        created.parent_folder_id,
+                    )
+                }
+            };
+            let extra = Extra {
+                draft: m.flags.draft,
+                answered: m.flags.answered,
+                deleted: m.flags.deleted,
+                internal_date: m.internal_date,
+            };
+            let patch = json!({
+                "isRead": m.flags.seen,
+                "flag": {"flagStatus": if m.flags.flagged { "flagged" } else { "notFlagged" }},
+                "categories": m.flags.keywords,
+                "singleValueExtendedProperties": [
+                    ExtendedProperty::new(ext::source_key_id(), key),
+                    ExtendedProperty::new(extra_id(), serde_json::to_string(&extra)?),
+                ],
+            });
+            let url = self.client.url(&format!("me/messages/{}", segment(&id)))?;
+            let _: Value = self.client.patch_json(auth, url, &patch).await?;
+            if current_folder.as_deref() == Some(folder.as_str()) {
+                return Ok(id);
+            }
+            self.move_to(auth, &id, &folder).await
         }
-        self.move_to(auth, &id, &folder).await
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_container(

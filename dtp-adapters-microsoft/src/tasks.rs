@@ -493,12 +493,7 @@ impl MicrosoftTodo {
     }
 
     fn list_of(&self, ctx: &ImportContext, t: &Task) -> Result<String> {
-        ctx.container_id(&t.list_id).ok_or_else(|| {
-            Error::invalid_data(format!(
-                "list `{}` of task `{}` was not imported",
-                t.list_id, t.id
-            ))
-        })
+        ctx.require_container(&t.list_id)
     }
 
     /// The destination task a subtask goes under (the top task when the
@@ -529,22 +524,26 @@ impl Importer<TasksData> for MicrosoftTodo {
         _ctx: &ImportContext,
         auth: &AuthData,
         list: &TaskList,
-    ) -> Result<String> {
-        if let Some(id) = self.find_list(auth, &list.title).await? {
-            return Ok(id);
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            if let Some(id) = self.find_list(auth, &list.title).await? {
+                return Ok(id);
+            }
+            let created: Value = self
+                .client
+                .post_json(
+                    auth,
+                    self.client.url("me/todo/lists")?,
+                    &json!({"displayName": list.title}),
+                )
+                .await?;
+            created["id"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| Error::invalid_data("Graph created a list without an id"))
         }
-        let created: Value = self
-            .client
-            .post_json(
-                auth,
-                self.client.url("me/todo/lists")?,
-                &json!({"displayName": list.title}),
-            )
-            .await?;
-        created["id"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| Error::invalid_data("Graph created a list without an id"))
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn import_item(
@@ -552,51 +551,56 @@ impl Importer<TasksData> for MicrosoftTodo {
         ctx: &ImportContext,
         auth: &AuthData,
         task: &Task,
-    ) -> Result<String> {
-        let list = self.list_of(ctx, task)?;
-        if let Some(parent) = self.parent_task(ctx, task).await? {
-            if let Some(id) = self
-                .find_checklist_item(auth, &list, &parent, &task.title)
-                .await?
-            {
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            let list = self.list_of(ctx, task)?;
+            if let Some(parent) = self.parent_task(ctx, task).await? {
+                if let Some(id) = self
+                    .find_checklist_item(auth, &list, &parent, &task.title)
+                    .await?
+                {
+                    return Ok(id);
+                }
+                let mut body = json!({
+                    "displayName": task.title,
+                    "isChecked": task.status == Some(Status::Completed),
+                });
+                if let Some(DateTimeValue::Utc(c)) = &task.completed {
+                    body["checkedDateTime"] =
+                        Value::from(c.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+                }
+                let url = self.client.url(&format!(
+                    "me/todo/lists/{}/tasks/{}/checklistItems",
+                    segment(&list),
+                    segment(&parent)
+                ))?;
+                let created: ChecklistItem = self.client.post_json(auth, url, &body).await?;
+                let cid = created.id.ok_or_else(|| {
+                    Error::invalid_data("Graph created a checklist item without an id")
+                })?;
+                return Ok(format!("{parent}{SUB}{cid}"));
+            }
+            let key = source_key(task);
+            if let Some(id) = self.find_task(auth, &list, &key).await? {
                 return Ok(id);
             }
-            let mut body = json!({
-                "displayName": task.title,
-                "isChecked": task.status == Some(Status::Completed),
-            });
-            if let Some(DateTimeValue::Utc(c)) = &task.completed {
-                body["checkedDateTime"] = Value::from(c.format("%Y-%m-%dT%H:%M:%SZ").to_string());
-            }
-            let url = self.client.url(&format!(
-                "me/todo/lists/{}/tasks/{}/checklistItems",
-                segment(&list),
-                segment(&parent)
-            ))?;
-            let created: ChecklistItem = self.client.post_json(auth, url, &body).await?;
-            let cid = created.id.ok_or_else(|| {
-                Error::invalid_data("Graph created a checklist item without an id")
-            })?;
-            return Ok(format!("{parent}{SUB}{cid}"));
+            let url = self
+                .client
+                .url(&format!("me/todo/lists/{}/tasks", segment(&list)))?;
+            let created: GraphTask = self.client.post_json(auth, url, &task_body(task)).await?;
+            let id = created
+                .id
+                .ok_or_else(|| Error::invalid_data("Graph created a task without an id"))?;
+            self.keys
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(list)
+                .or_default()
+                .insert(key, id.clone());
+            Ok(id)
         }
-        let key = source_key(task);
-        if let Some(id) = self.find_task(auth, &list, &key).await? {
-            return Ok(id);
-        }
-        let url = self
-            .client
-            .url(&format!("me/todo/lists/{}/tasks", segment(&list)))?;
-        let created: GraphTask = self.client.post_json(auth, url, &task_body(task)).await?;
-        let id = created
-            .id
-            .ok_or_else(|| Error::invalid_data("Graph created a task without an id"))?;
-        self.keys
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(list)
-            .or_default()
-            .insert(key, id.clone());
-        Ok(id)
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_container(

@@ -406,7 +406,7 @@ async fn a_crash_in_the_middle_of_an_upload_session_resumes_that_session() {
         .report(&job)
         .await
         .unwrap();
-    assert_eq!(report.per_type[&DataType::Media].items, 4, "{report}");
+    assert_eq!(report.per_type[&DataType::Media].created, 4, "{report}");
 }
 
 // ---------------------------------------------------------------- export
@@ -564,7 +564,7 @@ impl Importer<MediaData> for KeepAlive {
         ctx: &dtp_core::ImportContext,
         auth: &AuthData,
         c: &Album,
-    ) -> Result<String> {
+    ) -> Result<dtp_core::Imported> {
         self.1.import_container(ctx, auth, c).await
     }
     async fn import_item(
@@ -572,7 +572,7 @@ impl Importer<MediaData> for KeepAlive {
         ctx: &dtp_core::ImportContext,
         auth: &AuthData,
         i: &MediaItem,
-    ) -> Result<String> {
+    ) -> Result<dtp_core::Imported> {
         self.1.import_item(ctx, auth, i).await
     }
     async fn find_existing_container(

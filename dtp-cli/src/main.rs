@@ -464,7 +464,7 @@ impl<M: dtp_core::DataModel> dtp_core::Importer<M> for NoImport {
         _ctx: &dtp_core::ImportContext,
         _auth: &AuthData,
         _c: &M::Container,
-    ) -> dtp_core::Result<String> {
+    ) -> dtp_core::Result<dtp_core::Imported> {
         Err(Error::unsupported("a dry run writes nothing"))
     }
     async fn import_item(
@@ -472,7 +472,7 @@ impl<M: dtp_core::DataModel> dtp_core::Importer<M> for NoImport {
         _ctx: &dtp_core::ImportContext,
         _auth: &AuthData,
         _i: &M::Item,
-    ) -> dtp_core::Result<String> {
+    ) -> dtp_core::Result<dtp_core::Imported> {
         Err(Error::unsupported("a dry run writes nothing"))
     }
 }

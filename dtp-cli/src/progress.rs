@@ -26,7 +26,6 @@ struct TypeState {
     done: u64,
     bytes: u64,
     start_bytes: u64,
-    skipped_run: u64,
     failed: u64,
 }
 
@@ -96,7 +95,7 @@ impl Progress {
             } => {
                 let st = types.entry(*data_type).or_default();
                 self.bar(st, *data_type);
-                st.done = counters.items + counters.failed;
+                st.done = counters.created + counters.failed;
                 st.exported = st.done;
                 st.bytes = counters.bytes;
                 st.start_bytes = counters.bytes;
@@ -121,26 +120,23 @@ impl Progress {
                 let st = types.entry(*data_type).or_default();
                 st.exported += *items as u64;
                 if let Some(b) = &st.bar {
-                    b.set_length(st.exported.saturating_sub(st.skipped_run).max(st.done));
+                    b.set_length(st.exported.max(st.done));
                 }
             }
             TransferEvent::PageImported {
                 data_type,
-                items,
-                bytes,
-                skipped,
-                failed,
+                counters,
                 ..
             } => {
                 let st = types.entry(*data_type).or_default();
-                // Items found done by an earlier run were counted then.
-                st.done += items + failed;
-                st.skipped_run += skipped;
-                st.bytes += bytes;
-                st.failed += failed;
+                // Every record of the page is accounted for once, whatever
+                // became of it.
+                st.done += counters.seen();
+                st.bytes += counters.bytes;
+                st.failed += counters.failed;
                 match &st.bar {
                     Some(b) => {
-                        b.set_length(st.exported.saturating_sub(st.skipped_run).max(st.done));
+                        b.set_length(st.exported.max(st.done));
                         b.set_position(st.done);
                         b.set_message(bytes_msg(st.bytes, st.bytes - st.start_bytes, b.elapsed()));
                     }
@@ -152,9 +148,14 @@ impl Progress {
                     ),
                 }
             }
-            TransferEvent::ItemFailed { error } => {
+            TransferEvent::ItemFailed { error } | TransferEvent::ItemSkipped { error } => {
+                let what = if error.is_unsupported() {
+                    "skipped"
+                } else {
+                    "failed"
+                };
                 let line = format!(
-                    "{}: failed `{}`: {}",
+                    "{}: {what} `{}`: {}",
                     error.data_type, error.name, error.message
                 );
                 match &self.multi {

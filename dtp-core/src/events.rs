@@ -46,24 +46,22 @@ pub enum TransferEvent {
         /// Media bytes moved with it.
         bytes: u64,
     },
-    /// A page was imported (counts are for this page).
+    /// A page was imported.
     PageImported {
         /// The data type.
         data_type: DataType,
-        /// Containers created.
-        containers: u64,
-        /// Items created.
-        items: u64,
-        /// Media bytes moved.
-        bytes: u64,
-        /// Items found already imported.
-        skipped: u64,
-        /// Items that failed.
-        failed: u64,
+        /// What this page added to the totals.
+        counters: Counters,
     },
     /// An item failed; the transfer goes on.
     ItemFailed {
         /// The failure.
+        error: ItemError,
+    },
+    /// A record was skipped because the destination (or the data type)
+    /// cannot carry it; the transfer goes on.
+    ItemSkipped {
+        /// The record and the reason.
         error: ItemError,
     },
     /// A call failed with a retryable error and will be tried again.
@@ -117,12 +115,22 @@ pub struct TransferReport {
     pub unfinished: Vec<DataType>,
     /// Every failed item, with its reason.
     pub failures: Vec<ItemError>,
+    /// Every record skipped because the destination (or the data type)
+    /// cannot carry it, with the reason.
+    #[serde(default)]
+    pub skipped: Vec<ItemError>,
 }
 
 impl TransferReport {
-    /// Items imported over all data types.
+    /// Items at the destination over all data types: created, already there
+    /// or updated.
     pub fn total_items(&self) -> u64 {
-        self.per_type.values().map(|c| c.items).sum()
+        self.per_type.values().map(Counters::done).sum()
+    }
+
+    /// Items created over all data types.
+    pub fn total_created(&self) -> u64 {
+        self.per_type.values().map(|c| c.created).sum()
     }
 
     /// Media bytes imported over all data types.
@@ -159,19 +167,21 @@ impl fmt::Display for TransferReport {
         }
         writeln!(
             f,
-            "  {:<10} {:>10} {:>10} {:>10} {:>8} {:>8}",
-            "type", "containers", "items", "bytes", "skipped", "failed"
+            "  {:<10} {:>10} {:>8} {:>8} {:>8} {:>10} {:>7} {:>8}",
+            "type", "containers", "created", "there", "updated", "bytes", "failed", "skipped"
         )?;
         for (t, c) in &self.per_type {
             writeln!(
                 f,
-                "  {:<10} {:>10} {:>10} {:>10} {:>8} {:>8}",
+                "  {:<10} {:>10} {:>8} {:>8} {:>8} {:>10} {:>7} {:>8}",
                 t.as_str(),
                 c.containers,
-                c.items,
+                c.created,
+                c.already_there,
+                c.updated,
                 human_bytes(c.bytes),
-                c.skipped,
-                c.failed
+                c.failed,
+                c.unsupported
             )?;
         }
         if !self.unfinished.is_empty() {
@@ -182,6 +192,13 @@ impl fmt::Display for TransferReport {
             writeln!(
                 f,
                 "  failed {} `{}` ({}): {}",
+                e.data_type, e.name, e.item_id, e.message
+            )?;
+        }
+        for e in &self.skipped {
+            writeln!(
+                f,
+                "  skipped {} `{}` ({}): {}",
                 e.data_type, e.name, e.item_id, e.message
             )?;
         }

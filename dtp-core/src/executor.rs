@@ -6,6 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::spi::{ImportStatus, Imported};
 use crate::store::{ItemError, JobId, JobStore};
 use crate::{DataType, Error, Result};
 
@@ -113,8 +114,8 @@ impl fmt::Display for ImportKey {
 pub(crate) enum Origin {
     /// Read from the store: done by an earlier run or page.
     Stored,
-    /// Done in this page, not yet checkpointed.
-    New,
+    /// Done in this page, not yet checkpointed, with what the importer did.
+    New(ImportStatus),
 }
 
 pub(crate) use crate::hash::FastHash;
@@ -129,8 +130,12 @@ struct State {
     /// result), so the key strings are allocated once per item and moved on
     /// into the checkpoint. Also results of other data types' containers.
     items: HashMap<String, Option<(String, Origin)>, FastHash>,
-    /// Failures of the current page.
+    /// Failures of the current page (records skipped as unsupported too:
+    /// their kind tells them apart).
     failures: Vec<ItemError>,
+    /// Containers of this data type that failed, in this run or an earlier
+    /// one, by source id: their items fail with the container's reason.
+    failed_containers: HashMap<String, ItemError, FastHash>,
     /// Where item keys are built for lookups: the driver looks every item's
     /// key up a few times per page, and allocating it each time showed in
     /// the benchmarks.
@@ -178,7 +183,7 @@ pub(crate) struct PageOutcome {
     pub failures: Vec<ItemError>,
     /// For each of the page's item keys, how its result came to be known.
     pub item_origins: Vec<Option<Origin>>,
-    /// Source ids of the containers that got their result in this page.
+    /// Source ids of the containers created in this page.
     pub new_containers: HashSet<String, FastHash>,
 }
 
@@ -193,12 +198,19 @@ impl IdempotentExecutor {
             .into_iter()
             .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.to_string(), (v, Origin::Stored))))
             .collect();
+        let failed_containers = store
+            .item_errors(&job)
+            .await?
+            .into_iter()
+            .filter_map(|e| Some((e.key.strip_prefix(&prefix)?.to_string(), e)))
+            .collect();
         Ok(IdempotentExecutor {
             job,
             data_type,
             store,
             state: Arc::new(Mutex::new(State {
                 containers,
+                failed_containers,
                 ..State::default()
             })),
         })
@@ -232,6 +244,12 @@ impl IdempotentExecutor {
             .map(|(v, _)| v.clone())
     }
 
+    /// Why this data type's container `source_id` failed, if it did (in
+    /// this run or an earlier one of the job).
+    pub(crate) fn container_failure(&self, source_id: &str) -> Option<ItemError> {
+        self.lock().failed_containers.get(source_id).cloned()
+    }
+
     /// The job this executor serves.
     pub fn job_id(&self) -> &JobId {
         &self.job
@@ -263,12 +281,14 @@ impl IdempotentExecutor {
     }
 
     /// Records a result obtained outside [`execute`](Self::execute) (e.g. by
-    /// a batch call).
-    pub fn record(&self, key: &ImportKey, result: impl Into<String>) {
+    /// a batch call). A plain id means a record written anew.
+    pub fn record(&self, key: &ImportKey, result: impl Into<Imported>) {
         let (container, k) = self.slot(key);
-        let entry = (result.into(), Origin::New);
+        let Imported { id, status } = result.into();
+        let entry = (id, Origin::New(status));
         let mut st = self.lock();
         if container {
+            st.failed_containers.remove(k);
             st.containers.insert(k.to_string(), entry);
         } else if let Some(slot) = st.items.get_mut(k) {
             *slot = Some(entry);
@@ -278,16 +298,24 @@ impl IdempotentExecutor {
     }
 
     /// Records an item-level failure obtained outside
-    /// [`execute`](Self::execute).
+    /// [`execute`](Self::execute). An [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) error
+    /// records the record as skipped (this destination cannot hold it), with
+    /// the message as the reason.
     pub fn record_failure(&self, key: &ImportKey, name: &str, error: &Error) {
         let failure = ItemError::new(key.data_type, key.as_str(), key.source_id(), name, error);
-        self.lock().failures.push(failure);
+        let mut st = self.lock();
+        if key.kind == KeyKind::Container && key.data_type == self.data_type {
+            st.failed_containers
+                .insert(key.source_id().to_string(), failure.clone());
+        }
+        st.failures.push(failure);
     }
 
     /// Runs `step` unless `key` already has a result, which is returned
-    /// instead. On success the result is recorded. An item-level error is
+    /// instead. On success the result is recorded (a plain id as a record
+    /// written anew, an [`Imported`] as it says). An item-level error is
     /// recorded and `Ok(None)` returned; a job-level error is returned.
-    pub async fn execute<F, Fut>(
+    pub async fn execute<F, Fut, T>(
         &self,
         key: &ImportKey,
         name: &str,
@@ -295,15 +323,18 @@ impl IdempotentExecutor {
     ) -> Result<Option<String>>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<String>>,
+        Fut: Future<Output = Result<T>>,
+        T: Into<Imported>,
     {
         if let Some(done) = self.lookup(key) {
             return Ok(Some(done));
         }
         match step().await {
             Ok(result) => {
-                self.record(key, result.clone());
-                Ok(Some(result))
+                let result: Imported = result.into();
+                let id = result.id.clone();
+                self.record(key, result);
+                Ok(Some(id))
             }
             Err(e) if e.is_job_level() => Err(e),
             Err(e) => {
@@ -327,7 +358,7 @@ impl IdempotentExecutor {
     ) -> Result<()>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<String>>,
+        Fut: Future<Output = Result<Imported>>,
     {
         {
             let st = &mut *self.lock();
@@ -337,8 +368,8 @@ impl IdempotentExecutor {
             }
         }
         match step().await {
-            Ok(result) => {
-                let entry = Some((result, Origin::New));
+            Ok(Imported { id, status }) => {
+                let entry = Some((id, Origin::New(status)));
                 let st = &mut *self.lock();
                 let k = State::item_key(&mut st.scratch, self.data_type, source_id);
                 if let Some(slot) = st.items.get_mut(k) {
@@ -404,13 +435,15 @@ impl IdempotentExecutor {
         };
         out.results.reserve(st.items.len());
         for (k, entry) in st.items.drain() {
-            if let Some((v, Origin::New)) = entry {
+            if let Some((v, Origin::New(_))) = entry {
                 out.results.push((k, v));
             }
         }
         for (source_id, (v, origin)) in st.containers.iter_mut() {
-            if *origin == Origin::New {
-                out.new_containers.insert(source_id.clone());
+            if let Origin::New(status) = *origin {
+                if status == ImportStatus::Created {
+                    out.new_containers.insert(source_id.clone());
+                }
                 let key = ImportKey::container(self.data_type, source_id).into_string();
                 out.results.push((key, v.clone()));
                 *origin = Origin::Stored;

@@ -37,4 +37,7 @@ pub use events::{EventSink, TransferEvent, TransferReport};
 pub use executor::{IdempotentExecutor, ImportKey, KeyKind};
 pub use ratelimit::{RateLimit, RateLimitKey, RateLimiters};
 pub use retry::RetryPolicy;
-pub use spi::{ExportContext, ExportPage, Exporter, Importer, import_page_default};
+pub use spi::{
+    ExportContext, ExportPage, Exporter, ImportStatus, Imported, Importer, RecordProblem,
+    import_page_default,
+};

@@ -320,16 +320,16 @@ mod tests {
             _ctx: &crate::ImportContext,
             _auth: &AuthData,
             _c: &dtp_models::tasks::TaskList,
-        ) -> Result<String> {
-            Ok("c".into())
+        ) -> Result<crate::Imported> {
+            Ok(crate::Imported::created("c"))
         }
         async fn import_item(
             &self,
             _ctx: &crate::ImportContext,
             _auth: &AuthData,
             _i: &dtp_models::tasks::Task,
-        ) -> Result<String> {
-            Ok("i".into())
+        ) -> Result<crate::Imported> {
+            Ok(crate::Imported::created("i"))
         }
     }
 

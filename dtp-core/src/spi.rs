@@ -3,8 +3,11 @@
 //! driver.
 
 use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 
 use async_trait::async_trait;
+use futures::FutureExt;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::byte_stream::ByteStream;
@@ -12,12 +15,20 @@ use crate::driver::context::ImportContext;
 use crate::ratelimit::RateLimit;
 use crate::store::JobId;
 use crate::window::try_for_each_in_window;
-use crate::{AuthData, Cursor, DataModel, DataType, Error, MediaRef, Record, Result};
+use crate::{
+    AuthData, Cursor, DataModel, DataType, Error, ErrorKind, ErrorScope, MediaRef, Record, Result,
+};
 
 /// One page of an export: containers and items, plus the cursors still to
 /// visit (the next page of the same container, and sub-containers).
 ///
 /// Containers must appear in a page no later than their first item.
+///
+/// Every record the exporter finds ends up in exactly one place: `items`
+/// (or `containers`), `failed` (it could not be read: one failed item, the
+/// job goes on) or `skipped` (this data type cannot hold it, e.g. a
+/// `VJOURNAL` in a calendar file). Nothing is dropped without a trace in
+/// the report.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ExportPage<M: DataModel> {
@@ -27,6 +38,10 @@ pub struct ExportPage<M: DataModel> {
     pub items: Vec<M::Item>,
     /// Cursors still to visit.
     pub next: Vec<Cursor>,
+    /// Records found on this page that could not be read.
+    pub failed: Vec<RecordProblem>,
+    /// Records found on this page that this data type cannot carry.
+    pub skipped: Vec<RecordProblem>,
 }
 
 impl<M: DataModel> Default for ExportPage<M> {
@@ -35,6 +50,8 @@ impl<M: DataModel> Default for ExportPage<M> {
             containers: Vec::new(),
             items: Vec::new(),
             next: Vec::new(),
+            failed: Vec::new(),
+            skipped: Vec::new(),
         }
     }
 }
@@ -50,7 +67,7 @@ impl<M: DataModel> ExportPage<M> {
         ExportPage {
             containers,
             items,
-            next: Vec::new(),
+            ..Self::default()
         }
     }
 
@@ -70,6 +87,153 @@ impl<M: DataModel> ExportPage<M> {
     pub fn with_next(mut self, cursor: Cursor) -> Self {
         self.next.push(cursor);
         self
+    }
+
+    /// Adds a record that could not be read (it ends as one failed item).
+    pub fn with_failed(mut self, problem: RecordProblem) -> Self {
+        self.failed.push(problem);
+        self
+    }
+
+    /// Adds a record this data type cannot carry (it ends as skipped, with
+    /// its reason).
+    pub fn with_skipped(mut self, problem: RecordProblem) -> Self {
+        self.skipped.push(problem);
+        self
+    }
+}
+
+/// A source record that did not become an item, and why: unreadable
+/// ([`ExportPage::failed`]) or not something this data type can carry
+/// ([`ExportPage::skipped`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordProblem {
+    /// An id stable across exports of the same source (a record's id, or its
+    /// file name and position when no id could be read): it keys the report
+    /// entry, so a later run that reads the record clears it.
+    pub id: String,
+    /// A name for the report (file name, title).
+    pub name: String,
+    /// What kind of problem.
+    pub kind: ErrorKind,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
+impl RecordProblem {
+    /// A record that could not be read.
+    pub fn unreadable(id: impl Into<String>, name: impl Into<String>, error: &Error) -> Self {
+        RecordProblem {
+            id: id.into(),
+            name: name.into(),
+            kind: error.kind().clone(),
+            message: error.message().to_string(),
+        }
+    }
+
+    /// A record this data type (or the destination) cannot carry.
+    pub fn unsupported(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        RecordProblem {
+            id: id.into(),
+            name: name.into(),
+            kind: ErrorKind::Unsupported,
+            message: reason.into(),
+        }
+    }
+}
+
+/// What an importer did with one record at the destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ImportStatus {
+    /// It was not there, and was written.
+    Created,
+    /// An equal record was already there: nothing was written.
+    AlreadyThere,
+    /// A different version was there and was brought up to date.
+    Updated,
+}
+
+impl ImportStatus {
+    /// A stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportStatus::Created => "created",
+            ImportStatus::AlreadyThere => "already_there",
+            ImportStatus::Updated => "updated",
+        }
+    }
+}
+
+/// The outcome of importing one record: its id at the destination and what
+/// was done.
+///
+/// ```
+/// use dtp_core::{ImportStatus, Imported};
+/// let new: Imported = "dest-7".to_string().into();
+/// assert_eq!(new.status, ImportStatus::Created);
+/// assert_eq!(Imported::already_there("dest-7").status, ImportStatus::AlreadyThere);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Imported {
+    /// The record's id at the destination.
+    pub id: String,
+    /// What was done.
+    pub status: ImportStatus,
+}
+
+impl Imported {
+    /// An outcome with `status`.
+    pub fn new(id: impl Into<String>, status: ImportStatus) -> Self {
+        Imported {
+            id: id.into(),
+            status,
+        }
+    }
+
+    /// A record written anew.
+    pub fn created(id: impl Into<String>) -> Self {
+        Imported {
+            id: id.into(),
+            status: ImportStatus::Created,
+        }
+    }
+
+    /// A record found equal at the destination: nothing written.
+    pub fn already_there(id: impl Into<String>) -> Self {
+        Imported {
+            id: id.into(),
+            status: ImportStatus::AlreadyThere,
+        }
+    }
+
+    /// A record whose older version at the destination was brought up to date.
+    pub fn updated(id: impl Into<String>) -> Self {
+        Imported {
+            id: id.into(),
+            status: ImportStatus::Updated,
+        }
+    }
+}
+
+/// A plain id means a record written anew.
+impl From<String> for Imported {
+    fn from(id: String) -> Self {
+        Imported::created(id)
+    }
+}
+
+/// A plain id means a record written anew.
+impl From<&str> for Imported {
+    fn from(id: &str) -> Self {
+        Imported::created(id)
     }
 }
 
@@ -167,22 +331,27 @@ pub trait Exporter<M: DataModel>: Send + Sync {
 /// [`import_page`](Importer::import_page) to batch.
 #[async_trait]
 pub trait Importer<M: DataModel>: Send + Sync {
-    /// Creates a container; returns its id at the destination.
+    /// Creates a container (or finds the equal one already there); returns
+    /// its id at the destination and what was done.
     async fn import_container(
         &self,
         ctx: &ImportContext,
         auth: &AuthData,
         container: &M::Container,
-    ) -> Result<String>;
+    ) -> Result<Imported>;
 
-    /// Creates an item; returns its id at the destination. Look the
-    /// destination container up with [`ImportContext::container_id`].
+    /// Creates an item; returns its id at the destination and what was done
+    /// ([`Imported::already_there`] when an equal item was there and
+    /// nothing was written). Look the destination container up with
+    /// [`ImportContext::require_container`]. An item this destination
+    /// cannot hold fails with [`ErrorKind::Unsupported`]: it is reported as
+    /// skipped, with the message as its reason.
     async fn import_item(
         &self,
         ctx: &ImportContext,
         auth: &AuthData,
         item: &M::Item,
-    ) -> Result<String>;
+    ) -> Result<Imported>;
 
     /// Finds a container created by an earlier, interrupted run.
     async fn find_existing_container(
@@ -246,18 +415,22 @@ where
                                 .await
                         })
                         .await?;
+                    // Most likely written by this job's interrupted run, whose
+                    // page was never counted: counted as created now.
                     if let Some(id) = found {
-                        return Ok(id);
+                        return Ok(Imported::created(id));
                     }
                 }
                 ctx.call("import_container", |auth| async move {
-                    importer.import_container(ctx, &auth, container).await
+                    unwind_as_item_error(importer.import_container(ctx, &auth, container)).await
                 })
                 .await
             })
             .await
             .map_err(|e| e.with_item(container.source_id()))?;
     }
+    // A second record with the same source id on one page is not imported
+    // again: the page's accounting counts it as already there.
     let mut seen: HashSet<&str, crate::executor::FastHash> =
         HashSet::with_capacity_and_hasher(page.items.len(), Default::default());
     let unique: Vec<&M::Item> = page
@@ -276,11 +449,11 @@ where
                         })
                         .await?;
                     if let Some(id) = found {
-                        return Ok(id);
+                        return Ok(Imported::created(id));
                     }
                 }
                 ctx.call("import_item", |auth| async move {
-                    importer.import_item(ctx, &auth, item).await
+                    unwind_as_item_error(importer.import_item(ctx, &auth, item)).await
                 })
                 .await
             })
@@ -288,4 +461,28 @@ where
             .map_err(|e| e.with_item(item.source_id()))
     })
     .await
+}
+
+/// Runs one record's import; a panic in it fails that record (an internal
+/// error of item scope) instead of the whole job or process.
+async fn unwind_as_item_error<T>(call: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    match AssertUnwindSafe(call).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(panic) => Err(Error::internal(format!(
+            "the importer panicked on this record: {}",
+            panic_message(panic.as_ref())
+        ))
+        .with_scope(ErrorScope::Item)),
+    }
+}
+
+/// The message of a panic payload (`&str` or `String`), if it has one.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "no message"
+    }
 }

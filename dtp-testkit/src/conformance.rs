@@ -387,7 +387,7 @@ async fn round_trip_with<M: SampleModel, T: ConformanceTarget<M> + ?Sized>(
     let source = Arc::new(MemoryExporter::<M>::generated(spec));
     let report = import_sample(&account, &source, check).await;
     assert_eq!(
-        report.per_type[&M::DATA_TYPE].items as usize,
+        report.per_type[&M::DATA_TYPE].created as usize,
         spec.total_items(),
         "{check}: {report}"
     );

@@ -291,7 +291,7 @@ impl<M: DataModel> Importer<M> for FaultyImporter<M> {
         ctx: &ImportContext,
         auth: &AuthData,
         container: &M::Container,
-    ) -> Result<String> {
+    ) -> Result<dtp_core::Imported> {
         self.plan
             .around(
                 Op::ImportContainer,
@@ -305,7 +305,7 @@ impl<M: DataModel> Importer<M> for FaultyImporter<M> {
         ctx: &ImportContext,
         auth: &AuthData,
         item: &M::Item,
-    ) -> Result<String> {
+    ) -> Result<dtp_core::Imported> {
         self.plan
             .around(Op::ImportItem, self.inner.import_item(ctx, auth, item))
             .await

@@ -567,15 +567,19 @@ impl<M: SampleModel> Importer<M> for MemoryImporter<M> {
         _ctx: &ImportContext,
         _auth: &AuthData,
         container: &M::Container,
-    ) -> Result<String> {
-        let mut st = self.dest.lock();
-        st.next_id += 1;
-        st.container_creates += 1;
-        let id = crate::sample::numbered("dst-c", &[st.next_id as usize]);
-        st.by_source_container
-            .insert(container.source_id().to_string(), id.clone());
-        st.containers.push((id.clone(), container.clone()));
-        Ok(id)
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            let mut st = self.dest.lock();
+            st.next_id += 1;
+            st.container_creates += 1;
+            let id = crate::sample::numbered("dst-c", &[st.next_id as usize]);
+            st.by_source_container
+                .insert(container.source_id().to_string(), id.clone());
+            st.containers.push((id.clone(), container.clone()));
+            Ok(id)
+        }
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn import_item(
@@ -583,50 +587,54 @@ impl<M: SampleModel> Importer<M> for MemoryImporter<M> {
         ctx: &ImportContext,
         _auth: &AuthData,
         item: &M::Item,
-    ) -> Result<String> {
-        let mut container_ids = Vec::new();
-        for c in M::container_refs(item) {
-            match ctx.container_id(c) {
-                // A discarding importer only checks the order of imports.
-                Some(id) if self.dest.keep => container_ids.push(id),
-                Some(_) => {}
-                None => {
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            let mut container_ids = Vec::new();
+            for c in M::container_refs(item) {
+                match ctx.container_id(c) {
+                    // A discarding importer only checks the order of imports.
+                    Some(id) if self.dest.keep => container_ids.push(id),
+                    Some(_) => {}
+                    None => {
+                        return Err(Error::invalid_data(format!(
+                            "container `{c}` was not imported"
+                        )));
+                    }
+                }
+            }
+            for r in M::item_refs(item) {
+                if ctx.item_id(r).await?.is_none() {
                     return Err(Error::invalid_data(format!(
-                        "container `{c}` was not imported"
+                        "referenced item `{r}` was not imported"
                     )));
                 }
             }
-        }
-        for r in M::item_refs(item) {
-            if ctx.item_id(r).await?.is_none() {
-                return Err(Error::invalid_data(format!(
-                    "referenced item `{r}` was not imported"
-                )));
+            let (media_sha256, media_len) = match item.media() {
+                Some(m) => {
+                    let (h, n) = drain_media(ctx, m).await?;
+                    (Some(h), n)
+                }
+                None => (None, 0),
+            };
+            let mut st = self.dest.lock();
+            st.next_id += 1;
+            st.item_creates += 1;
+            let id = crate::sample::numbered("dst-i", &[st.next_id as usize]);
+            if self.dest.keep {
+                st.by_source_item
+                    .insert(item.source_id().to_string(), id.clone());
+                st.items.push(ImportedItem {
+                    new_id: id.clone(),
+                    item: item.clone(),
+                    container_ids,
+                    media_sha256,
+                    media_len,
+                });
             }
+            Ok(id)
         }
-        let (media_sha256, media_len) = match item.media() {
-            Some(m) => {
-                let (h, n) = drain_media(ctx, m).await?;
-                (Some(h), n)
-            }
-            None => (None, 0),
-        };
-        let mut st = self.dest.lock();
-        st.next_id += 1;
-        st.item_creates += 1;
-        let id = crate::sample::numbered("dst-i", &[st.next_id as usize]);
-        if self.dest.keep {
-            st.by_source_item
-                .insert(item.source_id().to_string(), id.clone());
-            st.items.push(ImportedItem {
-                new_id: id.clone(),
-                item: item.clone(),
-                container_ids,
-                media_sha256,
-                media_len,
-            });
-        }
-        Ok(id)
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_container(

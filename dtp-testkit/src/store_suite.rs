@@ -20,7 +20,7 @@ fn job(source: &str) -> NewJob {
 
 fn counters(items: u64) -> Counters {
     let mut c = Counters::default();
-    c.items = items;
+    c.created = items;
     c.pages = items / 10;
     c.bytes = items * 1000;
     c

@@ -164,7 +164,7 @@ impl<M: SampleModel> Importer<M> for Flawed<M> {
         ctx: &dtp_core::ImportContext,
         auth: &AuthData,
         c: &M::Container,
-    ) -> Result<String> {
+    ) -> Result<dtp_core::Imported> {
         self.inner.import_container(ctx, auth, c).await
     }
     async fn import_item(
@@ -172,14 +172,14 @@ impl<M: SampleModel> Importer<M> for Flawed<M> {
         ctx: &dtp_core::ImportContext,
         auth: &AuthData,
         item: &M::Item,
-    ) -> Result<String> {
+    ) -> Result<dtp_core::Imported> {
         let n = {
             let mut n = self.n.lock().unwrap();
             *n += 1;
             *n
         };
         if self.drop_every != 0 && n.is_multiple_of(self.drop_every) {
-            return Ok(format!("pretend-{n}"));
+            return Ok(dtp_core::Imported::created(format!("pretend-{n}")));
         }
         self.inner.import_item(ctx, auth, item).await
     }

@@ -116,7 +116,7 @@ where
         let store: Arc<dyn JobStore> = Arc::new(SqliteJobStore::open(db).unwrap());
         let report = TransferDriver::new(store).report(&job).await.unwrap();
         assert_eq!(
-            report.per_type[&M::DATA_TYPE].items as usize,
+            report.per_type[&M::DATA_TYPE].created as usize,
             source.items.len(),
             "{report}"
         );

@@ -111,7 +111,7 @@ async fn destination_full_stops_the_job_with_its_checkpoint_and_resume_finishes(
         .unwrap();
     assert!(progress.frontier.is_some() && !progress.finished);
     assert_eq!(
-        progress.counters.items, 72,
+        progress.counters.created, 72,
         "the 72 items before the full one are checkpointed"
     );
     assert_eq!(importer.destination().item_creates(), 72);
@@ -149,7 +149,7 @@ async fn an_invalid_item_is_reported_and_the_rest_completes() {
     assert_eq!(report.failures.len(), 1);
     let failure = &report.failures[0];
     assert_eq!(failure.kind.as_str(), "invalid_data");
-    assert_eq!(report.per_type[&dtp_core::DataType::Contacts].items, 99);
+    assert_eq!(report.per_type[&dtp_core::DataType::Contacts].created, 99);
     assert_eq!(report.per_type[&dtp_core::DataType::Contacts].failed, 1);
     let verdict = importer
         .destination()

@@ -57,7 +57,7 @@ impl Importer<ContactsData> for ProbeImporter {
         ctx: &ImportContext,
         auth: &AuthData,
         c: &AddressBook,
-    ) -> Result<String> {
+    ) -> Result<dtp_core::Imported> {
         self.inner.import_container(ctx, auth, c).await
     }
 
@@ -66,15 +66,19 @@ impl Importer<ContactsData> for ProbeImporter {
         ctx: &ImportContext,
         auth: &AuthData,
         item: &Contact,
-    ) -> Result<String> {
-        if ctx.container_id(&item.address_book_id).is_none() {
-            self.orphans.fetch_add(1, Ordering::SeqCst);
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            if ctx.container_id(&item.address_book_id).is_none() {
+                self.orphans.fetch_add(1, Ordering::SeqCst);
+            }
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.inner.import_item(ctx, auth, item).await
         }
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        self.inner.import_item(ctx, auth, item).await
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn import_page(
@@ -145,7 +149,7 @@ impl Importer<ContactsData> for Limited {
         ctx: &ImportContext,
         auth: &AuthData,
         c: &AddressBook,
-    ) -> Result<String> {
+    ) -> Result<dtp_core::Imported> {
         self.0.import_container(ctx, auth, c).await
     }
     async fn import_item(
@@ -153,7 +157,7 @@ impl Importer<ContactsData> for Limited {
         ctx: &ImportContext,
         auth: &AuthData,
         item: &Contact,
-    ) -> Result<String> {
+    ) -> Result<dtp_core::Imported> {
         self.0.import_item(ctx, auth, item).await
     }
     fn rate_limit(&self) -> Option<RateLimit> {

@@ -34,7 +34,7 @@ where
 
     assert_eq!(report.state, JobState::Complete, "{report}");
     let counters = report.per_type[&M::DATA_TYPE];
-    assert_eq!(counters.items, 10_000);
+    assert_eq!(counters.created, 10_000);
     assert_eq!(counters.containers, 50);
     assert_eq!(counters.failed, 0);
     let dest = importer.destination();

@@ -632,8 +632,10 @@ impl Importer<MediaData> for GooglePhotosImporter {
         _ctx: &ImportContext,
         auth: &AuthData,
         album: &Album,
-    ) -> Result<String> {
-        self.create_album(auth, &album.title).await
+    ) -> Result<dtp_core::Imported> {
+        async move { self.create_album(auth, &album.title).await }
+            .await
+            .map(dtp_core::Imported::from)
     }
 
     async fn import_item(
@@ -641,22 +643,28 @@ impl Importer<MediaData> for GooglePhotosImporter {
         ctx: &ImportContext,
         auth: &AuthData,
         item: &MediaItem,
-    ) -> Result<String> {
-        if let Some(id) = self.recover_uncertain(ctx, auth, item).await? {
-            return Ok(id);
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            if let Some(id) = self.recover_uncertain(ctx, auth, item).await? {
+                return Ok(id);
+            }
+            let token = self.upload(ctx, auth, item).await?;
+            let albums = Self::albums_of(ctx, item);
+            let uploaded = [Uploaded { item, token }];
+            let id = self
+                .batch_create(auth, albums.first().map(String::as_str), &uploaded)
+                .await?
+                .pop()
+                .unwrap_or_else(|| {
+                    Err(Error::internal("batchCreate of one item returned nothing"))
+                })?;
+            for a in albums.iter().skip(1) {
+                self.add_to_album(auth, a, &[id.as_str()]).await?;
+            }
+            Ok(id)
         }
-        let token = self.upload(ctx, auth, item).await?;
-        let albums = Self::albums_of(ctx, item);
-        let uploaded = [Uploaded { item, token }];
-        let id = self
-            .batch_create(auth, albums.first().map(String::as_str), &uploaded)
-            .await?
-            .pop()
-            .unwrap_or_else(|| Err(Error::internal("batchCreate of one item returned nothing")))?;
-        for a in albums.iter().skip(1) {
-            self.add_to_album(auth, a, &[id.as_str()]).await?;
-        }
-        Ok(id)
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_container(
@@ -719,6 +727,7 @@ impl Importer<MediaData> for GooglePhotosImporter {
                         self.import_container(ctx, &auth, album).await
                     })
                     .await
+                    .map(|made| made.id)
                 })
                 .await
                 .map_err(|e| e.with_item(album.source_id()))?;
@@ -844,7 +853,7 @@ impl Importer<MediaData> for GooglePhotosImporter {
                                 self.import_item(ctx, &auth, item).await
                             })
                             .await
-                            .map(|id| (id, true))
+                            .map(|made| (made.id, true))
                         }
                         other => other.map(|id| (id, false)),
                     };

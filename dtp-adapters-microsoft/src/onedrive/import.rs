@@ -312,12 +312,7 @@ impl OneDrivePhotos {
         item: &MediaItem,
     ) -> Result<String> {
         match item.album_ids.first() {
-            Some(album) => ctx.container_id(album).ok_or_else(|| {
-                Error::invalid_data(format!(
-                    "album `{album}` of `{}` was not imported",
-                    item.filename
-                ))
-            }),
+            Some(album) => ctx.require_container(album),
             None => self.root_id(auth).await,
         }
     }
@@ -667,20 +662,24 @@ impl Importer<MediaData> for OneDrivePhotos {
         _ctx: &ImportContext,
         auth: &AuthData,
         album: &Album,
-    ) -> Result<String> {
-        let root = self.root_id(auth).await?;
-        let folder = self
-            .folder_in(auth, &root, &safe_name(&album.title))
-            .await?;
-        if album.description.is_some() && folder.description != album.description {
-            self.patch_item(
-                auth,
-                &folder.id,
-                json!({ "description": album.description }),
-            )
-            .await?;
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            let root = self.root_id(auth).await?;
+            let folder = self
+                .folder_in(auth, &root, &safe_name(&album.title))
+                .await?;
+            if album.description.is_some() && folder.description != album.description {
+                self.patch_item(
+                    auth,
+                    &folder.id,
+                    json!({ "description": album.description }),
+                )
+                .await?;
+            }
+            Ok(folder.id)
         }
-        Ok(folder.id)
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn import_item(
@@ -688,36 +687,40 @@ impl Importer<MediaData> for OneDrivePhotos {
         ctx: &ImportContext,
         auth: &AuthData,
         item: &MediaItem,
-    ) -> Result<String> {
-        let parent = self.parent_for(ctx, auth, item).await?;
-        let name = safe_name(&item.filename);
-        match item.content.size {
-            Some(size) if size > self.config.simple_limit => {
-                self.session_upload(ctx, auth, item, &parent, &name, size)
-                    .await
-            }
-            _ => {
-                let conflict = match self.existing_upload(auth, &parent, &name, item).await? {
-                    (Some(d), true) => return self.finish_existing(auth, d, item).await,
-                    (Some(_), false) => "rename",
-                    (None, _) => "fail",
-                };
-                match self
-                    .simple_upload(ctx, auth, item, &parent, &name, conflict)
-                    .await
-                {
-                    Ok(d) => self.finish_existing(auth, d, item).await,
-                    Err(e) if e.message() == TOO_BIG_FOR_SIMPLE => {
-                        // The source gave no size and has more than a simple
-                        // upload takes: measure it (streamed), then a session.
-                        let size = measure(ctx.open_media(&item.content).await?).await?;
-                        self.session_upload(ctx, auth, item, &parent, &name, size)
-                            .await
+    ) -> Result<dtp_core::Imported> {
+        async move {
+            let parent = self.parent_for(ctx, auth, item).await?;
+            let name = safe_name(&item.filename);
+            match item.content.size {
+                Some(size) if size > self.config.simple_limit => {
+                    self.session_upload(ctx, auth, item, &parent, &name, size)
+                        .await
+                }
+                _ => {
+                    let conflict = match self.existing_upload(auth, &parent, &name, item).await? {
+                        (Some(d), true) => return self.finish_existing(auth, d, item).await,
+                        (Some(_), false) => "rename",
+                        (None, _) => "fail",
+                    };
+                    match self
+                        .simple_upload(ctx, auth, item, &parent, &name, conflict)
+                        .await
+                    {
+                        Ok(d) => self.finish_existing(auth, d, item).await,
+                        Err(e) if e.message() == TOO_BIG_FOR_SIMPLE => {
+                            // The source gave no size and has more than a simple
+                            // upload takes: measure it (streamed), then a session.
+                            let size = measure(ctx.open_media(&item.content).await?).await?;
+                            self.session_upload(ctx, auth, item, &parent, &name, size)
+                                .await
+                        }
+                        Err(e) => Err(e),
                     }
-                    Err(e) => Err(e),
                 }
             }
         }
+        .await
+        .map(dtp_core::Imported::from)
     }
 
     async fn find_existing_container(

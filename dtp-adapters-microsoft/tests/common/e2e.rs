@@ -155,7 +155,7 @@ where
     assert_eq!(r.state, JobState::Complete, "archive → Graph: {r}");
     let n = count();
     assert!(n > 0, "nothing reached Graph");
-    assert_eq!(r.per_type[&M::DATA_TYPE].items as usize, n, "{r}");
+    assert_eq!(r.per_type[&M::DATA_TYPE].created as usize, n, "{r}");
 
     // A new job adds nothing.
     let job2 = new_job::<M>(&store).await;

@@ -251,6 +251,31 @@ impl ImportContext {
         self.executor.container_result(source_id)
     }
 
+    /// The destination id of the container an item goes into, by the
+    /// container's source id; the error to fail the item with when there is
+    /// none. When the container itself failed (in this run or an earlier one
+    /// of the job), the item fails with the container's reason, as an item
+    /// failure: the rest of the job goes on.
+    pub fn require_container(&self, source_id: &str) -> Result<String> {
+        if let Some(id) = self.executor.container_result(source_id) {
+            return Ok(id);
+        }
+        let error = match self.executor.container_failure(source_id) {
+            Some(failed) => Error::new(
+                failed.kind_or_internal(),
+                format!(
+                    "its container `{}` could not be imported: {}",
+                    failed.name, failed.message
+                ),
+            ),
+            None => Error::internal(format!(
+                "its container `{source_id}` was not imported first (the exporter must \
+                 send a container no later than its first item)"
+            )),
+        };
+        Err(error.with_scope(crate::ErrorScope::Item))
+    }
+
     /// The destination id of an imported item (e.g. a parent task), by its
     /// source id; asks the job store if it was imported on an earlier page.
     pub async fn item_id(&self, source_id: &str) -> Result<Option<String>> {

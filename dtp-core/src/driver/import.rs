@@ -12,8 +12,9 @@ use crate::driver::context::{ImportContext, MediaSource, RunShared};
 use crate::driver::export::PageMessage;
 use crate::events::TransferEvent;
 use crate::executor::{IdempotentExecutor, Origin};
-use crate::store::{Checkpoint, Counters, JobStore};
-use crate::{Cursor, DataModel, Error, ExportPage, ImportKey, Importer, Record, Result};
+use crate::spi::{ImportStatus, RecordProblem};
+use crate::store::{Checkpoint, Counters, ItemError, JobStore};
+use crate::{Cursor, DataModel, DataType, Error, ExportPage, ImportKey, Importer, Record, Result};
 
 /// What the import stage works with.
 pub(super) struct ImportStage {
@@ -61,7 +62,7 @@ impl ImportStage {
             let imported = self.import_page(importer, &page, recovering).await;
             let done_page = imported.is_ok();
             let (delta, mut cp) = self.page_checkpoint(&page);
-            counters = add(counters, delta);
+            counters = counters.plus(delta);
             if done_page {
                 counters.pages += 1;
             }
@@ -109,16 +110,16 @@ impl ImportStage {
         let run = &self.run;
         let data_type = run.data_type;
         for e in &cp.errors {
-            run.emit(|| TransferEvent::ItemFailed { error: e.clone() });
+            if e.is_unsupported() {
+                run.emit(|| TransferEvent::ItemSkipped { error: e.clone() });
+            } else {
+                run.emit(|| TransferEvent::ItemFailed { error: e.clone() });
+            }
         }
         self.store.checkpoint_owned(&run.job_id, cp).await?;
         run.emit(|| TransferEvent::PageImported {
             data_type,
-            containers: delta.containers,
-            items: delta.items,
-            bytes: delta.bytes,
-            skipped: delta.skipped,
-            failed: delta.failed,
+            counters: delta,
         });
         run.emit(|| TransferEvent::Checkpoint {
             data_type,
@@ -128,7 +129,10 @@ impl ImportStage {
     }
 
     /// What the page changed: counters, results, failures, and the earlier
-    /// failures it resolved.
+    /// failures it resolved. Every record of the page is counted once: a
+    /// second record with the same source id as already there, records the
+    /// exporter could not read as failed, records it could not carry as
+    /// unsupported.
     fn page_checkpoint<M: DataModel>(&self, page: &ExportPage<M>) -> (Counters, Checkpoint) {
         let run = &self.run;
         let data_type = run.data_type;
@@ -136,10 +140,18 @@ impl ImportStage {
             .executor
             .drain_page(page.items.iter().map(|i| i.source_id()));
         let mut delta = Counters::default();
+        let mut seen: HashSet<&str, crate::executor::FastHash> =
+            HashSet::with_capacity_and_hasher(page.items.len(), Default::default());
         for (item, origin) in page.items.iter().zip(&outcome.item_origins) {
+            if !seen.insert(item.source_id()) {
+                if origin.is_some() {
+                    delta.already_there += 1;
+                }
+                continue;
+            }
             match origin {
-                Some(Origin::New) => {
-                    delta.items += 1;
+                Some(Origin::New(ImportStatus::Created)) => {
+                    delta.created += 1;
                     delta.bytes += item.size_bytes();
                     run.emit(|| TransferEvent::ItemImported {
                         data_type,
@@ -148,7 +160,14 @@ impl ImportStage {
                         bytes: item.size_bytes(),
                     });
                 }
-                Some(Origin::Stored) => delta.skipped += 1,
+                Some(Origin::New(ImportStatus::Updated)) => {
+                    delta.updated += 1;
+                    delta.bytes += item.size_bytes();
+                }
+                Some(Origin::New(ImportStatus::AlreadyThere)) | Some(Origin::Stored) => {
+                    delta.already_there += 1
+                }
+                // Failed or skipped: counted from the failures below.
                 None => {}
             }
         }
@@ -157,7 +176,16 @@ impl ImportStage {
                 delta.containers += 1;
             }
         }
-        delta.failed = outcome.failures.len() as u64;
+        let mut errors = outcome.failures;
+        errors.extend(page.failed.iter().map(|p| source_problem(data_type, p)));
+        errors.extend(page.skipped.iter().map(|p| source_problem(data_type, p)));
+        for e in &errors {
+            if e.is_unsupported() {
+                delta.unsupported += 1;
+            } else {
+                delta.failed += 1;
+            }
+        }
         let resolved = if self.known_errors.is_empty() {
             Vec::new()
         } else {
@@ -171,19 +199,21 @@ impl ImportStage {
         };
         let mut cp = Checkpoint::new(data_type, Vec::new(), Counters::default());
         cp.results = outcome.results;
-        cp.errors = outcome.failures;
+        cp.errors = errors;
         cp.resolved_errors = resolved;
         (delta, cp)
     }
 }
 
-fn add(a: Counters, b: Counters) -> Counters {
-    Counters {
-        containers: a.containers + b.containers,
-        items: a.items + b.items,
-        bytes: a.bytes + b.bytes,
-        failed: a.failed + b.failed,
-        skipped: a.skipped + b.skipped,
-        pages: a.pages + b.pages,
-    }
+/// The report entry of a record the exporter could not read or carry, keyed
+/// like the item it would have been.
+fn source_problem(data_type: DataType, problem: &RecordProblem) -> ItemError {
+    let key = ImportKey::item(data_type, &problem.id);
+    ItemError::new(
+        data_type,
+        key.as_str(),
+        problem.id.as_str(),
+        problem.name.as_str(),
+        &Error::new(problem.kind.clone(), problem.message.clone()),
+    )
 }

@@ -294,10 +294,18 @@ impl TransferDriver {
                 return Ok(JobState::Running);
             }
         }
-        let state = if self.store.item_errors(job).await?.is_empty() {
-            JobState::Complete
-        } else {
+        // Records skipped as unsupported are reported, but they do not make
+        // the job partial: nothing failed.
+        let failed = self
+            .store
+            .item_errors(job)
+            .await?
+            .iter()
+            .any(|e| !e.is_unsupported());
+        let state = if failed {
             JobState::Partial
+        } else {
+            JobState::Complete
         };
         self.store.set_state(job, state, None).await?;
         Ok(state)
@@ -315,13 +323,20 @@ impl TransferDriver {
             }
             per_type.insert(*t, p.counters);
         }
+        let (skipped, failures) = self
+            .store
+            .item_errors(job)
+            .await?
+            .into_iter()
+            .partition(|e| e.is_unsupported());
         Ok(TransferReport {
             job_id: record.id,
             state: record.state,
             stop_reason: record.stop_reason,
             per_type,
             unfinished,
-            failures: self.store.item_errors(job).await?,
+            failures,
+            skipped,
         })
     }
 }

@@ -74,7 +74,8 @@ pub enum JobState {
     Created,
     /// A driver is working on it (or died while doing so: resume it).
     Running,
-    /// Every data type finished and no item failed.
+    /// Every data type finished and no item failed (records skipped as
+    /// unsupported are listed in the report).
     Complete,
     /// Every data type finished, some items failed (see the item errors).
     Partial,
@@ -202,22 +203,60 @@ pub struct JobRecord {
     pub updated_at: i64,
 }
 
-/// Running totals for one data type of a job.
+/// Running totals for one data type of a job: the loss ledger. Every source
+/// record the job met is counted exactly once, as created, already there,
+/// updated, failed (with its reason in the item errors) or unsupported
+/// (skipped, with its reason in the item errors).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct Counters {
-    /// Containers imported.
+    /// Containers created at the destination.
     pub containers: u64,
-    /// Items imported.
-    pub items: u64,
-    /// Bytes of media imported.
-    pub bytes: u64,
+    /// Items created at the destination.
+    #[serde(alias = "items")]
+    pub created: u64,
+    /// Items that were already at the destination, equal (written by an
+    /// earlier run of this job, or found there): nothing was written.
+    #[serde(alias = "skipped")]
+    pub already_there: u64,
+    /// Items whose older version at the destination was brought up to date.
+    pub updated: u64,
     /// Items that failed (see the item errors).
     pub failed: u64,
-    /// Items found already imported (reruns, resumes) and skipped.
-    pub skipped: u64,
+    /// Records skipped because the destination or the data type cannot carry
+    /// them (see the item errors of kind `unsupported`).
+    pub unsupported: u64,
+    /// Bytes of media written.
+    pub bytes: u64,
     /// Pages imported.
     pub pages: u64,
+}
+
+impl Counters {
+    /// Items that are at the destination: created, already there or updated.
+    pub fn done(&self) -> u64 {
+        self.created + self.already_there + self.updated
+    }
+
+    /// Every source record accounted for: done, failed or unsupported.
+    pub fn seen(&self) -> u64 {
+        self.done() + self.failed + self.unsupported
+    }
+
+    /// The sum of two sets of totals.
+    pub fn plus(self, other: Counters) -> Counters {
+        Counters {
+            containers: self.containers + other.containers,
+            created: self.created + other.created,
+            already_there: self.already_there + other.already_there,
+            updated: self.updated + other.updated,
+            failed: self.failed + other.failed,
+            unsupported: self.unsupported + other.unsupported,
+            bytes: self.bytes + other.bytes,
+            pages: self.pages + other.pages,
+        }
+    }
 }
 
 /// Progress of one data type of a job.
@@ -266,6 +305,28 @@ impl ItemError {
             name: name.into(),
             kind: stored_kind(error),
             message: error.to_string(),
+        }
+    }
+
+    /// Whether this record was skipped because the destination (or the data
+    /// type) cannot carry it, rather than failed.
+    pub fn is_unsupported(&self) -> bool {
+        self.kind == ErrorKind::Unsupported
+    }
+
+    /// The kind to fail a dependent record with (an item of a container that
+    /// failed): the recorded kind when it is one an item can fail with,
+    /// `Internal` otherwise.
+    pub fn kind_or_internal(&self) -> ErrorKind {
+        match self.kind {
+            ErrorKind::NotFound
+            | ErrorKind::InvalidData
+            | ErrorKind::Unsupported
+            | ErrorKind::PermissionDenied
+            | ErrorKind::DestinationFull
+            | ErrorKind::QuotaExhausted
+            | ErrorKind::Transient => self.kind.clone(),
+            _ => ErrorKind::Internal,
         }
     }
 }
