@@ -78,7 +78,6 @@ impl Importer<ContactsData> for ProbeImporter {
             self.inner.import_item(ctx, auth, item).await
         }
         .await
-        .map(dtp_core::Imported::from)
     }
 
     async fn import_page(
