@@ -212,8 +212,9 @@ async fn an_unmarked_copy_is_adopted_by_hash() {
     );
 }
 
-/// A message whose base64 would exceed Graph's 4 MB request limit fails as
-/// `unsupported` (one item), and nothing is sent for it.
+/// A message whose base64 would exceed Graph's 4 MB request limit is one
+/// record skipped as `unsupported` (listed with its reason: the job is
+/// complete, nothing failed), and nothing is sent for it.
 #[tokio::test]
 async fn an_oversized_message_fails_as_unsupported() {
     use dtp_models::mail::{Folder, Message};
@@ -229,9 +230,12 @@ async fn an_oversized_message_fails_as_unsupported() {
         Arc::new(dtp_core::store::MemoryJobStore::new());
     let job = common::e2e::new_job::<MailData>(&store).await;
     let r = common::e2e::run(&store, &job, src, a, dtp_core::AuthData::None, auth("at-1")).await;
-    assert_eq!(r.state, dtp_core::store::JobState::Partial, "{r}");
-    assert_eq!(r.failures.len(), 1);
-    assert_eq!(r.failures[0].kind.as_str(), "unsupported");
+    assert_eq!(r.state, dtp_core::store::JobState::Complete, "{r}");
+    assert!(r.failures.is_empty(), "{r}");
+    assert_eq!(r.skipped.len(), 1);
+    assert_eq!(r.skipped[0].kind.as_str(), "unsupported");
+    assert!(r.skipped[0].message.contains("larger than"), "{r}");
+    assert_eq!(r.per_type[&dtp_core::DataType::Mail].unsupported, 1, "{r}");
     assert_eq!(fake.count("message"), 0);
     let posts = server
         .received_requests()

@@ -79,7 +79,7 @@ fn transfer_rerun_jobs_and_verify_with_json() {
     let report = json_of(&first.get_output().stdout);
     assert_eq!(report["state"], "complete");
     assert_eq!(report["total_items"], 17);
-    assert_eq!(report["per_type"]["media"]["items"], 3);
+    assert_eq!(report["per_type"]["media"]["created"], 3);
     assert_eq!(report["per_type"]["mail"]["containers"], 3);
     assert!(report["failures"].as_array().unwrap().is_empty());
     let job = report["job_id"].as_str().unwrap().to_string();
@@ -647,7 +647,7 @@ fn videos_only_moves_the_videos_and_verify_agrees() {
         .assert()
         .success();
     let r = json_of(&r.get_output().stdout);
-    assert_eq!(r["per_type"]["media"]["items"], 1);
+    assert_eq!(r["per_type"]["media"]["created"], 1);
     assert!(out.join("photos/Holiday/waves.mp4").exists());
     assert!(!out.join("photos/Holiday/beach.jpg").exists());
     let job = r["job_id"].as_str().unwrap();
@@ -877,7 +877,7 @@ fn google_takeout_folder_into_a_local_archive() {
         .success();
     let report = json_of(&run.get_output().stdout);
     assert_eq!(report["state"], "complete", "{report}");
-    assert_eq!(report["per_type"]["media"]["items"], 2, "{report}");
+    assert_eq!(report["per_type"]["media"]["created"], 2, "{report}");
     assert_eq!(report["per_type"]["media"]["containers"], 1, "{report}");
 
     let bad = env
