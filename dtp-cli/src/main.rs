@@ -9,6 +9,7 @@ mod paths;
 mod progress;
 mod run;
 mod services;
+mod verify;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -393,7 +394,7 @@ async fn transfer(args: TransferArgs) -> Result<u8, CliError> {
     };
     let types = run::plan_types(&from, &to, &wanted)?;
     if args.dry_run {
-        let survey = run::survey_side(&from, &types, false).await?;
+        let survey = run::survey_side(&from, &types).await?;
         if args.json {
             println!(
                 "{}",
@@ -601,9 +602,7 @@ async fn verify(job: String, json: bool) -> Result<u8, CliError> {
         .only_media_kinds(kinds.as_deref());
     // The destination is read, not written.
     let to = run::open_side(&registry, &record.destination, Role::Source).await?;
-    let src = run::survey_side(&from, &record.data_types, true).await?;
-    let dst = run::survey_side(&to, &record.data_types, true).await?;
-    let checks = run::compare(&src, &dst);
+    let checks = verify::verify_types(&from, &to, &record.data_types).await?;
     let ok = checks.values().all(|c| c.ok);
     if json {
         println!(
@@ -616,24 +615,45 @@ async fn verify(job: String, json: bool) -> Result<u8, CliError> {
             record.id, record.source, record.destination
         );
         println!(
-            "  {:<10} {:>8} {:>8} {:>8} {:>8}  result",
-            "type", "source", "dest", "media", "missing"
+            "  {:<10} {:>8} {:>8} {:>8} {:>9} {:>7}  result",
+            "type", "source", "dest", "missing", "different", "extra"
         );
         for (t, c) in &checks {
             println!(
-                "  {:<10} {:>8} {:>8} {:>8} {:>8}  {}",
+                "  {:<10} {:>8} {:>8} {:>8} {:>9} {:>7}  {}",
                 t.as_str(),
                 c.source_items,
                 c.destination_items,
-                c.media_checked,
-                c.media_missing,
+                c.missing.len(),
+                c.different.len(),
+                c.extra.len(),
                 if c.ok { "ok" } else { "DIFFERENT" }
             );
+        }
+        // The first few of each kind; --json lists them all.
+        const SHOWN: usize = 20;
+        for (t, c) in &checks {
+            for m in c.missing.iter().take(SHOWN) {
+                println!("  missing   {t} `{}` ({})", m.name, m.key);
+            }
+            for d in c.different.iter().take(SHOWN) {
+                println!(
+                    "  different {t} `{}` ({}): {}",
+                    d.name,
+                    d.key,
+                    d.fields.join(", ")
+                );
+            }
+            let more =
+                c.missing.len().saturating_sub(SHOWN) + c.different.len().saturating_sub(SHOWN);
+            if more > 0 {
+                println!("  … and {more} more {t} records (see --json)");
+            }
         }
         println!(
             "{}",
             if ok {
-                "everything is there"
+                "everything is there, with the same content"
             } else {
                 "differences found"
             }

@@ -1,6 +1,6 @@
 //! Transfers, resumes, dry runs and verification.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use dtp_core::registry::{Endpoint, Registry, Role};
@@ -14,9 +14,7 @@ use dtp_models::contacts::ContactsData;
 use dtp_models::mail::MailData;
 use dtp_models::media::{MediaData, MediaKind};
 use dtp_models::tasks::TasksData;
-use futures::StreamExt;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::creds::Credentials;
@@ -430,21 +428,19 @@ pub async fn find_job(store: &Arc<dyn JobStore>, id: &str) -> Result<JobRecord, 
     }
 }
 
-/// Counts and media hashes of one side, per data type.
+/// Counts of one side, per data type.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Survey {
     pub containers: u64,
     pub items: u64,
     pub bytes: u64,
-    #[serde(skip)]
-    pub hashes: BTreeMap<String, u64>,
+    /// Items with media bytes (photos, videos, streamed messages).
     pub media: u64,
 }
 
 async fn survey<M: DataModel>(
     exporter: Arc<dyn Exporter<M>>,
     auth: &AuthData,
-    hash: bool,
 ) -> Result<Survey, Error> {
     let ctx = ExportContext::detached(M::DATA_TYPE);
     let mut out = Survey::default();
@@ -464,13 +460,7 @@ async fn survey<M: DataModel>(
             }
             out.items += 1;
             out.bytes += item.size_bytes();
-            if hash && let Some(m) = item.media() {
-                let mut stream = exporter.open_media(&ctx, auth, m).await?;
-                let mut h = Sha256::new();
-                while let Some(chunk) = stream.next().await {
-                    h.update(&chunk?);
-                }
-                *out.hashes.entry(hex::encode(h.finalize())).or_default() += 1;
+            if item.media().is_some() {
                 out.media += 1;
             }
         }
@@ -483,7 +473,6 @@ async fn survey<M: DataModel>(
 pub async fn survey_side(
     side: &Side,
     types: &[DataType],
-    hash: bool,
 ) -> Result<BTreeMap<DataType, Survey>, CliError> {
     let mut out = BTreeMap::new();
     for t in types {
@@ -491,18 +480,12 @@ pub async fn survey_side(
         let missing = || CliError::new(2, format!("{} cannot export {t}", side.service));
         let r = match t {
             DataType::Media => {
-                survey(
-                    e.exporter::<MediaData>().ok_or_else(missing)?,
-                    &side.auth,
-                    hash,
-                )
-                .await
+                survey(e.exporter::<MediaData>().ok_or_else(missing)?, &side.auth).await
             }
             DataType::Contacts => {
                 survey(
                     e.exporter::<ContactsData>().ok_or_else(missing)?,
                     &side.auth,
-                    hash,
                 )
                 .await
             }
@@ -510,25 +493,14 @@ pub async fn survey_side(
                 survey(
                     e.exporter::<CalendarData>().ok_or_else(missing)?,
                     &side.auth,
-                    hash,
                 )
                 .await
             }
             DataType::Tasks => {
-                survey(
-                    e.exporter::<TasksData>().ok_or_else(missing)?,
-                    &side.auth,
-                    hash,
-                )
-                .await
+                survey(e.exporter::<TasksData>().ok_or_else(missing)?, &side.auth).await
             }
             DataType::Mail => {
-                survey(
-                    e.exporter::<MailData>().ok_or_else(missing)?,
-                    &side.auth,
-                    hash,
-                )
-                .await
+                survey(e.exporter::<MailData>().ok_or_else(missing)?, &side.auth).await
             }
             other => return Err(CliError::new(2, format!("{other} is not supported"))),
         };
@@ -538,47 +510,4 @@ pub async fn survey_side(
         );
     }
     Ok(out)
-}
-
-/// The comparison of one data type.
-#[derive(Debug, Serialize)]
-pub struct TypeCheck {
-    pub source_items: u64,
-    pub destination_items: u64,
-    pub media_checked: u64,
-    pub media_missing: u64,
-    pub ok: bool,
-}
-
-/// Compares source and destination surveys: every source item counted and
-/// every source media hash present at the destination.
-pub fn compare(
-    src: &BTreeMap<DataType, Survey>,
-    dst: &BTreeMap<DataType, Survey>,
-) -> BTreeMap<DataType, TypeCheck> {
-    let empty = Survey::default();
-    src.iter()
-        .map(|(t, s)| {
-            let d = dst.get(t).unwrap_or(&empty);
-            let mut have: HashMap<&String, u64> = d.hashes.iter().map(|(k, v)| (k, *v)).collect();
-            let mut missing = 0;
-            for (h, n) in &s.hashes {
-                let got = have.entry(h).or_default();
-                let take = (*got).min(*n);
-                *got -= take;
-                missing += n - take;
-            }
-            let ok = d.items >= s.items && missing == 0;
-            (
-                *t,
-                TypeCheck {
-                    source_items: s.items,
-                    destination_items: d.items,
-                    media_checked: s.media,
-                    media_missing: missing,
-                    ok,
-                },
-            )
-        })
-        .collect()
 }

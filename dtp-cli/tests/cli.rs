@@ -888,3 +888,91 @@ fn google_takeout_folder_into_a_local_archive() {
     let line = one_line_error(&bad.get_output().stderr);
     assert!(line.contains("source only"), "{line}");
 }
+
+/// `dtp verify` compares content: one property changed in one record of
+/// 1,000 at the destination is found, named by record and field, and
+/// nothing else is reported.
+#[test]
+fn verify_finds_one_changed_property_among_a_thousand_records() {
+    let env = Env::new();
+    let src = env.path("src");
+    std::fs::create_dir_all(src.join("contacts")).unwrap();
+    let mut vcf = String::new();
+    for n in 0..1000 {
+        vcf.push_str(&format!(
+            "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:urn:uuid:00000000-0000-4000-8000-{n:012}\r\n\
+             FN:Person {n}\r\nN:{n};Person;;;\r\nEMAIL;TYPE=work:person{n}@example.org\r\n\
+             TEL;TYPE=cell:+1 555 {n:04}\r\nNOTE:Card number {n}\r\nEND:VCARD\r\n"
+        ));
+    }
+    std::fs::write(src.join("contacts/People.vcf"), &vcf).unwrap();
+    let out = env.path("out");
+    let from = format!("local:{}", src.display());
+    let to = format!("local:{}", out.display());
+    let run = env
+        .dtp()
+        .args(["transfer", "--from", &from, "--to", &to, "--json"])
+        .assert()
+        .success();
+    let job = json_of(&run.get_output().stdout)["job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let clean = env
+        .dtp()
+        .args(["verify", &job, "--json"])
+        .assert()
+        .success();
+    let clean = json_of(&clean.get_output().stdout);
+    assert_eq!(
+        clean["per_type"]["contacts"]["source_items"], 1000,
+        "{clean}"
+    );
+    assert_eq!(clean["per_type"]["contacts"]["destination_items"], 1000);
+    assert!(
+        clean["per_type"]["contacts"]["compared_fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "emails"),
+        "{clean}"
+    );
+
+    // Change one property of one card at the destination, nothing else.
+    let written: Vec<PathBuf> = std::fs::read_dir(out.join("contacts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "vcf"))
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    let text = std::fs::read_to_string(&written[0]).unwrap();
+    let edited = text.replace("person537@example.org", "somebody@example.net");
+    assert_ne!(edited, text, "the card was written as expected");
+    std::fs::write(&written[0], edited).unwrap();
+
+    let bad = env.dtp().args(["verify", &job, "--json"]).assert().code(1);
+    let bad = json_of(&bad.get_output().stdout);
+    let contacts = &bad["per_type"]["contacts"];
+    assert_eq!(bad["ok"], false, "{bad}");
+    assert_eq!(
+        contacts["missing"].as_array().unwrap().len(),
+        0,
+        "{contacts}"
+    );
+    assert_eq!(contacts["extra"].as_array().unwrap().len(), 0, "{contacts}");
+    let different = contacts["different"].as_array().unwrap();
+    assert_eq!(different.len(), 1, "{contacts}");
+    assert_eq!(
+        different[0]["key"],
+        "uid:urn:uuid:00000000-0000-4000-8000-000000000537"
+    );
+    assert_eq!(different[0]["fields"], serde_json::json!(["emails"]));
+
+    // The table names it too.
+    let table = env.dtp().args(["verify", &job]).assert().code(1);
+    let table = String::from_utf8_lossy(&table.get_output().stdout).to_string();
+    assert!(
+        table.contains("different contacts `Person 537`") && table.contains("emails"),
+        "{table}"
+    );
+}

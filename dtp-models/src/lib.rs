@@ -54,6 +54,7 @@ pub mod calendar;
 mod common;
 pub mod contacts;
 mod datetime;
+pub mod digest;
 mod error;
 pub mod mail;
 pub mod media;
