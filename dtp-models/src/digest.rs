@@ -52,7 +52,7 @@ pub struct ContentDigest {
 }
 
 impl ContentDigest {
-    /// The digest of any serializable record, leaving out the ids (`id`, `meta`) and
+    /// The digest of any serializable record, leaving out `id`, `meta` and
     /// `leave_out`. Empty values (`null`, `[]`, `""`, `false`, `{}`) count as
     /// absent: a service that writes an empty field and one that omits it
     /// hold the same content.
